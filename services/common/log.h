@@ -1,0 +1,28 @@
+#pragma once
+// Structured logs: one JSON object per line on stderr, e.g.
+//   {"ts":"2026-11-22T08:00:00.123Z","level":"info","msg":"operation done","operation_id":"op..."}
+// Callers pass identifiers (operation_id, instance_id, request_id) as fields. Never pass secrets.
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace dedicated {
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+using LogField = std::pair<std::string_view, std::string>;
+
+void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
+inline void LogInfo(std::string_view m, std::initializer_list<LogField> f = {}) { Log(LogLevel::kInfo, m, f); }
+inline void LogWarning(std::string_view m, std::initializer_list<LogField> f = {}) {
+  Log(LogLevel::kWarning, m, f);
+}
+inline void LogError(std::string_view m, std::initializer_list<LogField> f = {}) { Log(LogLevel::kError, m, f); }
+
+// Sets the minimum level written ("debug", "info", "warning", "error") and the component name added to
+// every line. Returns false for an unknown level.
+bool ConfigureLogging(std::string_view component, std::string_view min_level);
+
+}  // namespace dedicated
