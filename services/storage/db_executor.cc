@@ -1,0 +1,56 @@
+#include "services/storage/db_executor.h"
+
+namespace dedicated::storage {
+
+DbExecutor::DbExecutor(std::string dsn, int threads, int max_queue) : max_queue_(max_queue), dsn_(std::move(dsn)) {
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+DbExecutor::~DbExecutor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+bool DbExecutor::Submit(Task task) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || static_cast<int>(queue_.size()) >= max_queue_) return false;
+  queue_.push_back(std::move(task));
+  return true;
+}
+
+int DbExecutor::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
+}
+
+int DbExecutor::busy() const {
+  absl::MutexLock lock(&mu_);
+  return busy_;
+}
+
+void DbExecutor::Loop() {
+  DbSession session(dsn_);
+  while (true) {
+    Task task;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](DbExecutor* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->stopping_ || !self->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) return;  // stopping and drained
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+    }
+    task(session);
+    absl::MutexLock lock(&mu_);
+    --busy_;
+  }
+}
+
+}  // namespace dedicated::storage

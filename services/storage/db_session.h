@@ -1,0 +1,54 @@
+#pragma once
+// One PostgreSQL connection with its prepared statements, reconnecting on demand. Not thread-safe: a
+// session belongs to one thread at a time (DbExecutor hands them out).
+
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include <pqxx/pqxx>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dedicated::storage {
+
+// A named SQL statement with $n parameters. Define them as constants next to the code that uses them.
+struct Sql {
+  const char* name;
+  const char* text;
+};
+
+class DbSession {
+ public:
+  explicit DbSession(std::string dsn) : dsn_(std::move(dsn)) {}
+
+  // The live connection, connecting first if needed. UNAVAILABLE when the database cannot be reached.
+  absl::StatusOr<pqxx::connection*> Connection();
+
+  // Runs a prepared statement (preparing it on this connection on first use).
+  template <typename... Args>
+  pqxx::result Exec(pqxx::transaction_base& tx, const Sql& sql, Args&&... args) {
+    Prepare(sql);
+    return tx.exec_prepared(sql.name, std::forward<Args>(args)...);
+  }
+
+  // Runs `fn(tx, *this)` in a read-write transaction and commits. A lost connection is reset so the next
+  // call reconnects. Exceptions become statuses (db_errors.h); `fn` returning an error rolls back.
+  template <typename Fn>
+  absl::Status InTransaction(absl::string_view name, Fn&& fn);
+
+  // Forgets the connection (e.g. after it broke); the next use reconnects.
+  void Reset();
+
+ private:
+  void Prepare(const Sql& sql);
+
+  std::string dsn_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unordered_set<std::string> prepared_;
+};
+
+}  // namespace dedicated::storage
+
+#include "services/storage/db_session_inl.h"

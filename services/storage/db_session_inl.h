@@ -1,0 +1,37 @@
+#pragma once
+// Template bodies of DbSession (kept out of db_session.h to keep it readable).
+
+#include <string>
+
+#include "services/storage/db_errors.h"
+
+namespace dedicated::storage {
+
+template <typename Fn>
+absl::Status DbSession::InTransaction(absl::string_view name, Fn&& fn) {
+  auto conn = Connection();
+  if (!conn.ok()) return conn.status();
+  try {
+    pqxx::work tx(**conn, std::string(name));
+    absl::Status status = fn(tx, *this);
+    if (!status.ok()) {
+      tx.abort();
+      return status;
+    }
+    tx.commit();
+    return absl::OkStatus();
+  } catch (const pqxx::broken_connection& e) {
+    Reset();
+    return StatusFromDbException(e, name);
+  } catch (const pqxx::in_doubt_error& e) {
+    Reset();
+    return StatusFromDbException(e, name);
+  } catch (const std::exception& e) {
+    absl::Status status = StatusFromDbException(e, name);
+    // Admin shutdown (57P01) and friends leave the connection useless even if libpq has not noticed.
+    if (status.code() == absl::StatusCode::kUnavailable) Reset();
+    return status;
+  }
+}
+
+}  // namespace dedicated::storage
