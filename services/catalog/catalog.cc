@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 
 namespace dedicated::catalog {
 namespace {
@@ -141,7 +142,15 @@ std::vector<dedicated::v1::EngineCommand> Catalog::EngineCommands(absl::string_v
     dedicated::v1::EngineCommand cmd;
     cmd.set_engine_kind(tmpl.engine_kind());
     cmd.set_readiness_path(tmpl.readiness_path());
-    for (const std::string& arg : tmpl.argv()) cmd.add_argv(absl::StrReplaceAll(arg, values));
+    for (const std::string& arg : tmpl.argv()) {
+      if (arg == "{served_model_names}") {
+        for (absl::string_view name : absl::StrSplit(served_model_names, ',', absl::SkipEmpty())) {
+          cmd.add_argv(std::string(name));
+        }
+        continue;
+      }
+      cmd.add_argv(absl::StrReplaceAll(arg, values));
+    }
     out.push_back(std::move(cmd));
   }
   return out;

@@ -57,6 +57,13 @@ TEST(Catalog, EngineCommandsAreFilledFromTheCatalog) {
   ASSERT_NE(tp, argv.end());
   EXPECT_EQ(*(tp + 1), "2");
   EXPECT_THAT(argv, ::testing::Contains("{port}")) << "left for the agent";
+  auto names = std::find(argv.begin(), argv.end(), "--served-model-name");
+  ASSERT_NE(names, argv.end());
+  EXPECT_EQ(*(names + 1), "dedicated://f/i");
+  EXPECT_EQ(*(names + 2), "i") << "vLLM takes one argument per served name";
+  const auto& sim = cmds[0].engine_kind() == "engine-sim" ? cmds[0] : cmds[1];
+  std::vector<std::string> sim_argv(sim.argv().begin(), sim.argv().end());
+  EXPECT_THAT(sim_argv, ::testing::Contains("dedicated://f/i,i"));
 }
 
 TEST(Catalog, RejectsWrongPriceRatio) {

@@ -35,6 +35,7 @@ class DbSession {
 
   // Runs `fn(tx, *this)` in a read-write transaction and commits. A lost connection is reset so the next
   // call reconnects. Exceptions become statuses (db_errors.h); `fn` returning an error rolls back.
+  // ABORTED outcomes are retried up to 3 times, so `fn` must be safe to run again (assign, don't append).
   template <typename Fn>
   absl::Status InTransaction(absl::string_view name, Fn&& fn);
 
@@ -43,6 +44,8 @@ class DbSession {
 
  private:
   void Prepare(const Sql& sql);
+  template <typename Fn>
+  absl::Status TransactionOnce(absl::string_view name, Fn& fn);
 
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;

@@ -9,6 +9,18 @@ namespace dedicated::storage {
 
 template <typename Fn>
 absl::Status DbSession::InTransaction(absl::string_view name, Fn&& fn) {
+  // ABORTED (serialization failure, deadlock, a row taken concurrently) means "run the transaction
+  // again"; do that a few times here so callers only see it when contention persists.
+  absl::Status status;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    status = TransactionOnce(name, fn);
+    if (status.code() != absl::StatusCode::kAborted) return status;
+  }
+  return status;
+}
+
+template <typename Fn>
+absl::Status DbSession::TransactionOnce(absl::string_view name, Fn& fn) {
   auto conn = Connection();
   if (!conn.ok()) return conn.status();
   try {

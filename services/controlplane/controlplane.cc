@@ -1,0 +1,152 @@
+#include "services/controlplane/controlplane.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/log.h"
+#include "services/controlplane/assignment_hub.h"
+#include "services/controlplane/grpc_services.h"
+#include "services/controlplane/instance_api.h"
+#include "services/controlplane/metrics.h"
+#include "services/controlplane/node_api.h"
+#include "services/controlplane/node_monitor.h"
+#include "services/controlplane/operation_runner.h"
+#include "services/controlplane/operation_steps.h"
+#include "services/controlplane/rpc_dispatch.h"
+#include "services/storage/db_executor.h"
+
+namespace dedicated::controlplane {
+
+// Wakeups inside one process: new operations wake the workers, changed replicas wake the node streams.
+class ProcessWakeups final : public Wakeups {
+ public:
+  void OperationsChanged() override {
+    if (runner != nullptr) runner->Wake();
+  }
+  void AssignmentsChanged() override {
+    if (hub != nullptr) hub->Poke();
+  }
+  OperationRunner* runner = nullptr;
+  AssignmentHub* hub = nullptr;
+};
+
+class GrpcParts {
+ public:
+  std::unique_ptr<storage::DbExecutor> executor;
+  std::unique_ptr<RpcDispatcher> dispatcher;
+  std::unique_ptr<InstanceServiceImpl> instance_service;
+  std::unique_ptr<OperationServiceImpl> operation_service;
+  std::unique_ptr<ModelServiceImpl> model_service;
+  std::unique_ptr<NodeServiceImpl> node_service;
+  std::unique_ptr<grpc::Server> server;
+  std::thread metrics_thread;
+  absl::Mutex mu;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+};
+
+Controlplane::Controlplane(ControlplaneConfig config, std::shared_ptr<const catalog::Catalog> catalog,
+                           const Clock* clock)
+    : config_(std::move(config)), catalog_(std::move(catalog)), clock_(clock) {}
+
+Controlplane::~Controlplane() { Shutdown(); }
+
+std::string Controlplane::address() const {
+  std::string host = config_.listen_address.substr(0, config_.listen_address.rfind(':'));
+  return absl::StrCat(host, ":", port_);
+}
+
+absl::Status Controlplane::Start() {
+  metrics_ = std::make_unique<Metrics>();
+  wakeups_ = std::make_unique<ProcessWakeups>();
+  instance_api_ = std::make_unique<InstanceApi>(catalog_, clock_, &config_, wakeups_.get());
+  node_api_ = std::make_unique<NodeApi>(catalog_, &config_, wakeups_.get());
+  steps_ = std::make_unique<OperationSteps>(catalog_, &config_);
+  hub_ = std::make_unique<AssignmentHub>(
+      config_.database_url, config_.assignment_poll,
+      [this](storage::DbSession& db, const std::string& node_id) { return node_api_->Snapshot(db, node_id); });
+  runner_ = std::make_unique<OperationRunner>(
+      &config_, steps_.get(),
+      [this](const std::string& kind, const std::string& result) { metrics_->RecordOperationFinished(kind, result); },
+      [this] { hub_->Poke(); });
+  node_monitor_ = std::make_unique<NodeMonitor>(&config_, [this] {
+    runner_->Wake();
+    hub_->Poke();
+  });
+  wakeups_->runner = runner_.get();
+  wakeups_->hub = hub_.get();
+
+  grpc_ = std::make_unique<GrpcParts>();
+  grpc_->executor = std::make_unique<storage::DbExecutor>(config_.database_url, config_.db_threads, config_.db_queue);
+  grpc_->dispatcher = std::make_unique<RpcDispatcher>(grpc_->executor.get(), metrics_.get());
+  grpc_->instance_service = std::make_unique<InstanceServiceImpl>(instance_api_.get(), grpc_->dispatcher.get());
+  grpc_->operation_service = std::make_unique<OperationServiceImpl>(instance_api_.get(), grpc_->dispatcher.get());
+  grpc_->model_service = std::make_unique<ModelServiceImpl>(catalog_, grpc_->dispatcher.get());
+  grpc_->node_service = std::make_unique<NodeServiceImpl>(node_api_.get(), grpc_->dispatcher.get(), hub_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.listen_address, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(grpc_->instance_service.get());
+  builder.RegisterService(grpc_->operation_service.get());
+  builder.RegisterService(grpc_->model_service.get());
+  builder.RegisterService(grpc_->node_service.get());
+  grpc_->server = builder.BuildAndStart();
+  if (grpc_->server == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen_address));
+  }
+  if (!config_.metrics_address.empty()) {
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(config_.metrics_address);
+      exposer_->RegisterCollectable(metrics_->registry());
+    } catch (const std::exception& e) {
+      grpc_->server->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config_.metrics_address, ": ", e.what()));
+    }
+  }
+  grpc_->metrics_thread = std::thread([this] {
+    while (true) {
+      {
+        absl::MutexLock lock(&grpc_->mu);
+        auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(grpc_->mu) { return grpc_->stopping; };
+        if (grpc_->mu.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(1))) return;
+      }
+      metrics_->SetDbQueue(grpc_->executor->queued(), grpc_->executor->busy());
+    }
+  });
+  hub_->Start();
+  runner_->Start();
+  node_monitor_->Start();
+  started_ = true;
+  LogInfo("controlplane serving", {{"address", address()},
+                                   {"metrics", config_.metrics_address},
+                                   {"worker", runner_->owner()}});
+  return absl::OkStatus();
+}
+
+void Controlplane::Shutdown() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  LogInfo("controlplane shutting down");
+  // Streams first, so that Server::Shutdown does not wait for them until the grace period ends.
+  hub_->Stop();
+  grpc_->server->Shutdown(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.shutdown_grace)));
+  grpc_->server->Wait();
+  runner_->Stop();
+  node_monitor_->Stop();
+  {
+    absl::MutexLock lock(&grpc_->mu);
+    grpc_->stopping = true;
+  }
+  grpc_->metrics_thread.join();
+  grpc_->executor.reset();  // drains queued tasks
+  exposer_.reset();
+  LogInfo("controlplane stopped");
+}
+
+}  // namespace dedicated::controlplane

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace dedicated::controlplane {
+
+// Tunables of one controlplane process (flags of `controlplane serve`, see main.cc).
+struct ControlplaneConfig {
+  std::string database_url;
+  std::string listen_address = "127.0.0.1:50051";
+  std::string metrics_address = "127.0.0.1:9464";  // empty: no metrics endpoint
+  int db_threads = 8;
+  int db_queue = 4096;
+  // Operation workers and how they hold work.
+  int workers = 2;
+  absl::Duration operation_lease = absl::Seconds(10);
+  absl::Duration worker_poll = absl::Milliseconds(200);
+  // Create/Start fail with DEADLINE_EXCEEDED when engines are not ready in time.
+  absl::Duration provision_timeout = absl::Minutes(15);
+  // A replica that does not confirm its stop within this time is released anyway.
+  absl::Duration stop_timeout = absl::Minutes(2);
+  absl::Duration heartbeat_interval = absl::Seconds(2);
+  // No heartbeat for this long -> node DOWN.
+  absl::Duration node_timeout = absl::Seconds(15);
+  absl::Duration assignment_poll = absl::Milliseconds(500);
+  absl::Duration shutdown_grace = absl::Seconds(5);
+};
+
+}  // namespace dedicated::controlplane

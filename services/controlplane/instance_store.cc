@@ -1,0 +1,175 @@
+#include "services/controlplane/instance_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/status_macros.h"
+
+namespace dedicated::controlplane {
+namespace {
+
+using storage::Sql;
+
+#define DI_INSTANCE_COLUMNS                                                                                  \
+  "id, folder_id, name, description, labels::text, model_id, configuration, replica_count, status, "       \
+  "status_message, (extract(epoch FROM created_at) * 1000000)::bigint AS created_us"
+
+constexpr Sql kSelectInstance{"instance_select",
+                              "SELECT " DI_INSTANCE_COLUMNS " FROM instances WHERE id = $1 AND deleted_at IS NULL"};
+constexpr Sql kSelectInstanceForUpdate{
+    "instance_select_for_update",
+    "SELECT " DI_INSTANCE_COLUMNS " FROM instances WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"};
+
+constexpr Sql kInsertInstance{"instance_insert", R"sql(
+  INSERT INTO instances (id, folder_id, name, description, labels, model_id, configuration, replica_count, status)
+  VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
+  RETURNING (extract(epoch FROM created_at) * 1000000)::bigint)sql"};
+
+constexpr Sql kUpdateStatus{"instance_update_status", R"sql(
+  UPDATE instances SET status = $2, status_message = $3, updated_at = now(),
+         deleted_at = CASE WHEN $2 = 'DELETED' THEN now() ELSE NULL END
+  WHERE id = $1)sql"};
+
+constexpr Sql kUpdateFields{"instance_update_fields", R"sql(
+  UPDATE instances SET name = $2, description = $3, labels = $4::jsonb, updated_at = now()
+  WHERE id = $1 AND deleted_at IS NULL)sql"};
+
+constexpr Sql kInsertTransition{"transition_insert", R"sql(
+  INSERT INTO state_transitions (instance_id, replica_id, from_state, to_state, operation_id, message)
+  VALUES ($1, NULLIF($2, ''), $3, $4, NULLIF($5, ''), $6))sql"};
+
+// Keyset pagination, one statement per order so that each can use the (folder_id, created_at, id) index.
+// $2..$4: optional filters (NULL = any). $5: has cursor. $6, $7: cursor key and id. $8: limit.
+#define DI_LIST_PREFIX                                                                                    \
+  "SELECT " DI_INSTANCE_COLUMNS                                                                           \
+  " FROM instances WHERE folder_id = $1 AND deleted_at IS NULL"                                          \
+  " AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR name = $3)"                          \
+  " AND ($4::text IS NULL OR model_id = $4) "
+#define DI_TS_FROM_US "(timestamptz 'epoch' + $6::bigint * interval '1 microsecond')"
+
+constexpr Sql kListCreatedAsc{"instance_list_created_asc",
+                              DI_LIST_PREFIX "AND (NOT $5 OR (created_at, id) > (" DI_TS_FROM_US
+                                             ", $7)) ORDER BY created_at, id LIMIT $8"};
+constexpr Sql kListCreatedDesc{"instance_list_created_desc",
+                               DI_LIST_PREFIX "AND (NOT $5 OR (created_at, id) < (" DI_TS_FROM_US
+                                              ", $7)) ORDER BY created_at DESC, id DESC LIMIT $8"};
+constexpr Sql kListNameAsc{"instance_list_name_asc",
+                           DI_LIST_PREFIX "AND (NOT $5 OR (name, id) > ($6, $7)) ORDER BY name, id LIMIT $8"};
+constexpr Sql kListNameDesc{
+    "instance_list_name_desc",
+    DI_LIST_PREFIX "AND (NOT $5 OR (name, id) < ($6, $7)) ORDER BY name DESC, id DESC LIMIT $8"};
+
+InstanceRow RowToInstance(const pqxx::row& r) {
+  InstanceRow row;
+  auto& p = row.proto;
+  p.set_id(r[0].as<std::string>());
+  p.set_folder_id(r[1].as<std::string>());
+  p.set_name(r[2].as<std::string>());
+  p.set_description(r[3].as<std::string>());
+  auto labels = nlohmann::json::parse(r[4].as<std::string>(), nullptr, /*allow_exceptions=*/false);
+  if (labels.is_object()) {
+    for (auto& [k, v] : labels.items()) {
+      if (v.is_string()) (*p.mutable_labels())[k] = v.get<std::string>();
+    }
+  }
+  p.set_model_id(r[5].as<std::string>());
+  p.set_configuration(r[6].as<std::string>());
+  p.set_replica_count(r[7].as<int64_t>());
+  row.status = r[8].as<std::string>();
+  dedicated::v1::Instance::Status status;
+  p.set_status(dedicated::v1::Instance::Status_Parse(row.status, &status) ? status
+                                                                          : dedicated::v1::Instance::STATUS_UNSPECIFIED);
+  p.set_status_message(r[9].as<std::string>());
+  row.created_us = r[10].as<int64_t>();
+  p.mutable_created_at()->set_seconds(row.created_us / 1000000);
+  p.mutable_created_at()->set_nanos(static_cast<int32_t>(row.created_us % 1000000) * 1000);
+  p.set_model_uri(ModelUri(p.folder_id(), p.id()));
+  return row;
+}
+
+std::string LabelsJson(const dedicated::v1::Instance& instance) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : instance.labels()) j[k] = v;
+  return j.dump();
+}
+
+const char* NullableText(const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; }
+
+}  // namespace
+
+std::string ModelUri(const std::string& folder_id, const std::string& instance_id) {
+  return absl::StrCat("dedicated://", folder_id, "/", instance_id);
+}
+
+absl::StatusOr<InstanceRow> LoadInstance(pqxx::work& tx, DbSession& db, const std::string& id, bool for_update) {
+  pqxx::result r = db.Exec(tx, for_update ? kSelectInstanceForUpdate : kSelectInstance, id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("instance ", id, " not found"));
+  return RowToInstance(r[0]);
+}
+
+absl::Status InsertInstance(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {
+  db.Exec(tx, kInsertInstance, i.id(), i.folder_id(), i.name(), i.description(), LabelsJson(i), i.model_id(),
+          i.configuration(), i.replica_count(), dedicated::v1::Instance::Status_Name(i.status()));
+  RecordTransition(tx, db, i.id(), "", "", dedicated::v1::Instance::Status_Name(i.status()), "", "");
+  return absl::OkStatus();
+}
+
+absl::Status SetInstanceStatus(pqxx::work& tx, DbSession& db, InstanceRow& row, const std::string& status,
+                               const std::string& message, const std::string& operation_id) {
+  db.Exec(tx, kUpdateStatus, row.proto.id(), status, message);
+  if (status != row.status) {
+    RecordTransition(tx, db, row.proto.id(), "", row.status, status, operation_id, message);
+  }
+  row.status = status;
+  dedicated::v1::Instance::Status parsed;
+  if (dedicated::v1::Instance::Status_Parse(status, &parsed)) row.proto.set_status(parsed);
+  row.proto.set_status_message(message);
+  return absl::OkStatus();
+}
+
+absl::Status UpdateInstanceFields(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {
+  pqxx::result r = db.Exec(tx, kUpdateFields, i.id(), i.name(), i.description(), LabelsJson(i));
+  if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("instance ", i.id(), " not found"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<InstancePage> ListInstances(pqxx::work& tx, DbSession& db, const std::string& folder_id,
+                                           const InstanceFilter& filter, InstanceOrder order,
+                                           const std::optional<PageCursor>& after, int64_t page_size) {
+  const Sql* sql = nullptr;
+  bool by_time = false;
+  switch (order) {
+    case InstanceOrder::kCreatedAsc: sql = &kListCreatedAsc; by_time = true; break;
+    case InstanceOrder::kCreatedDesc: sql = &kListCreatedDesc; by_time = true; break;
+    case InstanceOrder::kNameAsc: sql = &kListNameAsc; break;
+    case InstanceOrder::kNameDesc: sql = &kListNameDesc; break;
+  }
+  std::string key = after ? after->sort_key : (by_time ? "0" : "");
+  if (by_time) {
+    int64_t us;
+    if (!absl::SimpleAtoi(key, &us)) return absl::InvalidArgumentError("page_token: malformed");
+  }
+  std::string after_id = after ? after->id : "";
+  // One extra row tells whether another page exists.
+  pqxx::result r = db.Exec(tx, *sql, folder_id, NullableText(filter.status), NullableText(filter.name),
+                           NullableText(filter.model_id), after.has_value(), key, after_id, page_size + 1);
+  InstancePage page;
+  for (const auto& row : r) {
+    if (static_cast<int64_t>(page.instances.size()) == page_size) {
+      const InstanceRow& last_row = RowToInstance(r[static_cast<int>(page_size) - 1]);
+      page.next = PageCursor{by_time ? absl::StrCat(last_row.created_us) : last_row.proto.name(), last_row.proto.id()};
+      break;
+    }
+    page.instances.push_back(RowToInstance(row).proto);
+  }
+  return page;
+}
+
+void RecordTransition(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& replica_id,
+                      const std::string& from, const std::string& to, const std::string& operation_id,
+                      const std::string& message) {
+  db.Exec(tx, kInsertTransition, instance_id, replica_id, from, to, operation_id, message);
+}
+
+}  // namespace dedicated::controlplane

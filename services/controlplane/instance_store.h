@@ -1,0 +1,56 @@
+#pragma once
+// SQL for the instances table. Functions run inside the caller's transaction so that a state change,
+// its transition row and its operation commit together.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/status/statusor.h"
+#include "dedicated/v1/instance.pb.h"
+#include "services/controlplane/list_query.h"
+#include "services/storage/db_session.h"
+
+namespace dedicated::controlplane {
+
+using storage::DbSession;
+
+// Internal status names match Instance.Status names, plus DELETED (invisible to the API).
+inline constexpr char kDeleted[] = "DELETED";
+
+struct InstanceRow {
+  dedicated::v1::Instance proto;
+  std::string status;  // the column, including DELETED
+  int64_t created_us = 0;
+};
+
+// NOT_FOUND for absent and deleted instances alike. `for_update` locks the row.
+absl::StatusOr<InstanceRow> LoadInstance(pqxx::work& tx, DbSession& db, const std::string& id, bool for_update);
+
+absl::Status InsertInstance(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& instance);
+
+// Sets status (and message) and writes the transition row in the same transaction.
+absl::Status SetInstanceStatus(pqxx::work& tx, DbSession& db, InstanceRow& row, const std::string& status,
+                               const std::string& message, const std::string& operation_id);
+
+// Name, description and labels from `instance`.
+absl::Status UpdateInstanceFields(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& instance);
+
+struct InstancePage {
+  std::vector<dedicated::v1::Instance> instances;
+  std::optional<PageCursor> next;
+};
+absl::StatusOr<InstancePage> ListInstances(pqxx::work& tx, DbSession& db, const std::string& folder_id,
+                                           const InstanceFilter& filter, InstanceOrder order,
+                                           const std::optional<PageCursor>& after, int64_t page_size);
+
+// Writes a state_transitions row for an instance (replica_id empty) or a replica.
+void RecordTransition(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& replica_id,
+                      const std::string& from, const std::string& to, const std::string& operation_id,
+                      const std::string& message);
+
+std::string ModelUri(const std::string& folder_id, const std::string& instance_id);
+
+}  // namespace dedicated::controlplane

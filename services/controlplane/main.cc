@@ -1,0 +1,131 @@
+// controlplane: the Dedicated Instances API server. Verbs: serve, migrate. See --help.
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "services/catalog/catalog.h"
+#include "services/common/flags.h"
+#include "services/common/log.h"
+#include "services/common/shutdown.h"
+#include "services/controlplane/controlplane.h"
+#include "services/storage/migrations.h"
+
+namespace dedicated::controlplane {
+namespace {
+
+constexpr char kUsage[] = R"(controlplane: the Dedicated Instances control plane (gRPC API, operation workers).
+
+Usage:
+  controlplane serve   [flags]   serve the API until SIGTERM/SIGINT
+  controlplane migrate [flags]   apply database migrations and exit (safe to run concurrently)
+
+Run `controlplane <verb> --help` for the flags of a verb.
+)";
+
+int Fail(const absl::Status& status) {
+  std::cerr << "controlplane: " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+void AddDatabaseFlag(FlagSet& flags, std::string* url) {
+  flags.String("database-url", "DI_DATABASE_URL", url,
+               "PostgreSQL connection URI, e.g. postgresql://user@127.0.0.1:5432/dedicated");
+}
+
+int Migrate(const std::vector<std::string>& args) {
+  std::string url;
+  std::string log_level = "info";
+  FlagSet flags("Usage: controlplane migrate --database-url URL\nApplies the migrations compiled into this binary.");
+  AddDatabaseFlag(flags, &url);
+  flags.String("log-level", "DI_LOG_LEVEL", &log_level, "debug, info, warning or error");
+  if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  ConfigureLogging("controlplane", log_level);
+  if (url.empty()) return Fail(absl::InvalidArgumentError("--database-url (or DI_DATABASE_URL) is required"));
+  auto applied = storage::ApplyMigrations(url, storage::EmbeddedMigrations());
+  if (!applied.ok()) return Fail(applied.status());
+  LogInfo("migrations done", {{"applied", absl::StrCat(*applied)}});
+  return 0;
+}
+
+int Serve(const std::vector<std::string>& args) {
+  ControlplaneConfig config;
+  std::string catalog_path;
+  std::string log_level = "info";
+  bool migrate = true;
+  int64_t db_threads = config.db_threads, workers = config.workers;
+  FlagSet flags("Usage: controlplane serve --database-url URL [flags]\nServes the gRPC API until SIGTERM or SIGINT.");
+  AddDatabaseFlag(flags, &config.database_url);
+  flags.String("listen", "DI_LISTEN_ADDRESS", &config.listen_address, "gRPC listen address (host:port)");
+  flags.String("metrics-listen", "DI_METRICS_ADDRESS", &config.metrics_address,
+               "Prometheus /metrics address (host:port); empty disables it");
+  flags.String("catalog", "DI_CATALOG", &catalog_path,
+               "model catalog file (protobuf text format); default: the catalog compiled into this binary");
+  flags.Bool("migrate", "DI_MIGRATE_ON_START", &migrate, "apply database migrations before serving");
+  flags.Int("db-connections", "DI_DB_CONNECTIONS", &db_threads, "database connections for API calls");
+  flags.Int("workers", "DI_WORKERS", &workers, "operation worker threads (each has its own connection)");
+  flags.Duration("operation-lease", "DI_OPERATION_LEASE", &config.operation_lease,
+                 "how long a claimed operation stays with a worker that stopped answering");
+  flags.Duration("provision-timeout", "DI_PROVISION_TIMEOUT", &config.provision_timeout,
+                 "Create/Start fail when engines are not ready within this time");
+  flags.Duration("stop-timeout", "DI_STOP_TIMEOUT", &config.stop_timeout,
+                 "a replica that does not confirm its stop within this time is released anyway");
+  flags.Duration("heartbeat-interval", "DI_HEARTBEAT_INTERVAL", &config.heartbeat_interval,
+                 "heartbeat interval asked of node-agents");
+  flags.Duration("node-timeout", "DI_NODE_TIMEOUT", &config.node_timeout,
+                 "a node without heartbeat for this long is DOWN");
+  flags.Duration("shutdown-grace", "DI_SHUTDOWN_GRACE", &config.shutdown_grace,
+                 "on SIGTERM, how long in-flight calls may take to finish");
+  flags.String("log-level", "DI_LOG_LEVEL", &log_level, "debug, info, warning or error");
+  if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (!ConfigureLogging("controlplane", log_level)) {
+    return Fail(absl::InvalidArgumentError("--log-level: debug, info, warning or error"));
+  }
+  if (config.database_url.empty()) {
+    return Fail(absl::InvalidArgumentError("--database-url (or DI_DATABASE_URL) is required"));
+  }
+  if (db_threads < 1 || db_threads > 256) return Fail(absl::InvalidArgumentError("--db-connections: 1 to 256"));
+  if (workers < 1 || workers > 64) return Fail(absl::InvalidArgumentError("--workers: 1 to 64"));
+  config.db_threads = static_cast<int>(db_threads);
+  config.workers = static_cast<int>(workers);
+
+  auto catalog = catalog_path.empty() ? catalog::Catalog::FromText(catalog::EmbeddedCatalogText())
+                                      : catalog::Catalog::FromFile(catalog_path);
+  if (!catalog.ok()) return Fail(catalog.status());
+  if (migrate) {
+    auto applied = storage::ApplyMigrations(config.database_url, storage::EmbeddedMigrations());
+    if (!applied.ok()) return Fail(applied.status());
+  }
+  Controlplane controlplane(config, *catalog);
+  if (absl::Status s = controlplane.Start(); !s.ok()) return Fail(s);
+  int sig = WaitForShutdownSignal();
+  LogInfo("signal received", {{"signal", absl::StrCat(sig)}});
+  controlplane.Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace dedicated::controlplane
+
+int main(int argc, char** argv) {
+  using namespace dedicated::controlplane;
+  dedicated::BlockShutdownSignals();
+  std::vector<std::string> args = dedicated::ArgsFrom(argc, argv);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::string verb = args[0];
+  args.erase(args.begin());
+  if (verb == "serve") return Serve(args);
+  if (verb == "migrate") return Migrate(args);
+  std::cerr << "controlplane: unknown verb \"" << verb << "\"\n\n" << kUsage;
+  return 2;
+}

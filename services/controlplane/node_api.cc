@@ -1,0 +1,122 @@
+#include "services/controlplane/node_api.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/common/ids.h"
+#include "services/common/status_macros.h"
+#include "services/controlplane/instance_store.h"
+#include "services/controlplane/node_store.h"
+#include "services/controlplane/operation_steps.h"
+#include "services/controlplane/operation_store.h"
+#include "services/controlplane/validation.h"
+
+namespace dedicated::controlplane {
+namespace {
+
+absl::Status ValidateNodeName(const std::string& name) {
+  if (name.empty() || name.size() > 253) return absl::InvalidArgumentError("name: 1 to 253 characters");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+              c == '_';
+    if (!ok) return absl::InvalidArgumentError("name: letters, digits, '-', '.', '_' only");
+  }
+  return absl::OkStatus();
+}
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  return google::protobuf::util::TimeUtil::MillisecondsToDuration(absl::ToInt64Milliseconds(d));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::RegisterNodeResponse> NodeApi::Register(DbSession& db, const v1::RegisterNodeRequest& req) {
+  DI_RETURN_IF_ERROR(ValidateNodeName(req.name()));
+  if (req.gpu_type().empty()) return absl::InvalidArgumentError("gpu_type: is required");
+  if (req.gpu_count() < 0 || req.gpu_count() > 1024) return absl::InvalidArgumentError("gpu_count: 0 to 1024");
+  if (req.address().empty()) return absl::InvalidArgumentError("address: is required");
+  if (req.engine_kind().empty()) return absl::InvalidArgumentError("engine_kind: is required");
+  v1::RegisterNodeResponse out;
+  DI_RETURN_IF_ERROR(db.InTransaction("register node", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
+    DI_ASSIGN_OR_RETURN(std::string id, RegisterNode(tx, s, req, NewId("dnd")));
+    out.set_node_id(id);
+    return absl::OkStatus();
+  }));
+  *out.mutable_heartbeat_interval() = ToProto(config_->heartbeat_interval);
+  wakeups_->AssignmentsChanged();
+  return out;
+}
+
+absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
+                                    const google::protobuf::RepeatedPtrField<v1::ReplicaStatus>& statuses,
+                                    bool heartbeat) {
+  std::set<std::string> instances;
+  DI_RETURN_IF_ERROR(db.InTransaction("replica status", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
+    instances.clear();
+    if (heartbeat) DI_RETURN_IF_ERROR(TouchNodeHeartbeat(tx, s, node_id));
+    for (const v1::ReplicaStatus& status : statuses) {
+      if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
+      if (std::optional<std::string> instance = ApplyReplicaStatus(tx, s, node_id, status)) {
+        instances.insert(*instance);
+      }
+    }
+    for (const std::string& instance_id : instances) {
+      DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->stop_timeout));
+      WakeInstanceOperation(tx, s, instance_id);
+    }
+    return absl::OkStatus();
+  }));
+  if (!instances.empty()) {
+    wakeups_->OperationsChanged();
+    wakeups_->AssignmentsChanged();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::HeartbeatResponse> NodeApi::Heartbeat(DbSession& db, const v1::HeartbeatRequest& req) {
+  DI_RETURN_IF_ERROR(ValidateId("node_id", req.node_id()));
+  DI_RETURN_IF_ERROR(ApplyStatuses(db, req.node_id(), req.replicas(), /*heartbeat=*/true));
+  v1::HeartbeatResponse out;
+  *out.mutable_heartbeat_interval() = ToProto(config_->heartbeat_interval);
+  return out;
+}
+
+absl::StatusOr<v1::ReportReplicaStatusResponse> NodeApi::Report(DbSession& db,
+                                                                const v1::ReportReplicaStatusRequest& req) {
+  DI_RETURN_IF_ERROR(ValidateId("node_id", req.node_id()));
+  google::protobuf::RepeatedPtrField<v1::ReplicaStatus> one;
+  *one.Add() = req.status();
+  DI_RETURN_IF_ERROR(ApplyStatuses(db, req.node_id(), one, /*heartbeat=*/false));
+  return v1::ReportReplicaStatusResponse();
+}
+
+absl::StatusOr<v1::Assignments> NodeApi::Snapshot(DbSession& db, const std::string& node_id) {
+  v1::Assignments out;
+  std::vector<AssignmentRow> rows;
+  int64_t version = 0;
+  DI_RETURN_IF_ERROR(db.InTransaction("node assignments", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
+    rows = AssignmentsOfNode(tx, s, node_id, &version);
+    return absl::OkStatus();
+  }));
+  if (version == 0) return absl::NotFoundError(absl::StrCat("node ", node_id, " not found; register again"));
+  out.set_version(version);
+  for (const AssignmentRow& row : rows) {
+    v1::ReplicaAssignment* a = out.add_replicas();
+    a->set_replica_id(row.replica_id);
+    a->set_instance_id(row.instance_id);
+    a->set_model_id(row.model_id);
+    a->set_configuration(row.configuration);
+    for (int g : row.gpu_indices) a->add_gpu_indices(g);
+    a->set_desired_state(row.desired_state == "RUNNING" ? v1::ReplicaAssignment::RUNNING
+                                                        : v1::ReplicaAssignment::STOPPED);
+    // The engine answers to the instance's model_uri and to its bare id (what the gateway accepts).
+    std::string names = absl::StrCat(ModelUri(row.folder_id, row.instance_id), ",", row.instance_id);
+    for (auto& cmd : catalog_->EngineCommands(row.model_id, row.configuration, names)) {
+      *a->add_engine_commands() = std::move(cmd);
+    }
+  }
+  return out;
+}
+
+}  // namespace dedicated::controlplane

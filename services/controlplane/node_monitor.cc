@@ -1,0 +1,50 @@
+#include "services/controlplane/node_monitor.h"
+
+#include "absl/strings/str_join.h"
+#include "services/common/log.h"
+#include "services/common/status_macros.h"
+#include "services/controlplane/node_store.h"
+#include "services/controlplane/operation_steps.h"
+#include "services/controlplane/operation_store.h"
+
+namespace dedicated::controlplane {
+
+void NodeMonitor::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void NodeMonitor::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void NodeMonitor::Loop() {
+  storage::DbSession db(config_->database_url);
+  const absl::Duration period = std::min(absl::Seconds(1), config_->node_timeout / 4);
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop), period)) return;
+    }
+    std::vector<std::string> down;
+    absl::Status status = db.InTransaction("mark nodes down", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
+      down = MarkSilentNodesDown(tx, s, config_->node_timeout);
+      if (down.empty()) return absl::OkStatus();
+      for (const std::string& instance_id : InstancesOnNodes(tx, s, down)) {
+        DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->stop_timeout));
+        WakeInstanceOperation(tx, s, instance_id);
+      }
+      return absl::OkStatus();
+    });
+    if (!status.ok()) {
+      LogWarning("node liveness check failed", {{"error", status.ToString()}});
+    } else if (!down.empty()) {
+      LogWarning("nodes marked DOWN: no heartbeat", {{"node_ids", absl::StrJoin(down, ",")}});
+      on_change_();
+    }
+  }
+}
+
+}  // namespace dedicated::controlplane

@@ -1,0 +1,242 @@
+#include "services/controlplane/node_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "services/controlplane/instance_store.h"
+
+namespace dedicated::controlplane {
+namespace {
+
+using storage::Sql;
+
+constexpr Sql kUpsertNode{"node_upsert", R"sql(
+  INSERT INTO nodes (id, name, gpu_type, gpu_count, gpu_memory_bytes, labels, address, engine_kind, agent_version,
+                     state, last_heartbeat_at)
+  VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, 'READY', now())
+  ON CONFLICT (name) DO UPDATE SET
+    gpu_type = EXCLUDED.gpu_type, gpu_count = EXCLUDED.gpu_count, gpu_memory_bytes = EXCLUDED.gpu_memory_bytes,
+    labels = EXCLUDED.labels, address = EXCLUDED.address, engine_kind = EXCLUDED.engine_kind,
+    agent_version = EXCLUDED.agent_version,
+    state = CASE WHEN nodes.state = 'DRAINING' THEN 'DRAINING' ELSE 'READY' END,
+    last_heartbeat_at = now(), assignment_version = nodes.assignment_version + 1
+  RETURNING id)sql"};
+constexpr Sql kEnsureGpus{"gpus_ensure", R"sql(
+  INSERT INTO gpus (node_id, gpu_index) SELECT $1, g FROM generate_series(0, $2 - 1) AS g
+  ON CONFLICT DO NOTHING)sql"};
+// GPUs beyond a shrunken count go away unless a replica still holds them.
+constexpr Sql kTrimGpus{"gpus_trim",
+                        "DELETE FROM gpus WHERE node_id = $1 AND gpu_index >= $2 AND replica_id IS NULL"};
+constexpr Sql kHeartbeat{"node_heartbeat", R"sql(
+  UPDATE nodes SET last_heartbeat_at = now(), state = CASE WHEN state = 'DOWN' THEN 'READY' ELSE state END
+  WHERE id = $1 RETURNING id)sql"};
+constexpr Sql kReplicasOfInstance{"replicas_of_instance", R"sql(
+  SELECT r.id, r.instance_id, r.ordinal, r.node_id, n.state, r.desired_state, r.state, r.endpoint, r.status_message,
+         extract(epoch FROM now() - r.updated_at)::bigint
+  FROM replicas r JOIN nodes n ON n.id = r.node_id WHERE r.instance_id = $1 ORDER BY r.ordinal, r.id)sql"};
+constexpr Sql kReplicaForReport{"replica_for_report", R"sql(
+  SELECT instance_id, desired_state, state, endpoint, status_message FROM replicas
+  WHERE id = $1 AND node_id = $2 FOR UPDATE)sql"};
+constexpr Sql kUpdateReplicaState{"replica_update_state", R"sql(
+  UPDATE replicas SET state = $2, endpoint = $3, status_message = $4, updated_at = now() WHERE id = $1)sql"};
+constexpr Sql kDeleteReplica{"replica_delete", "DELETE FROM replicas WHERE id = $1"};
+constexpr Sql kBumpNode{"node_bump_version",
+                        "UPDATE nodes SET assignment_version = assignment_version + 1 WHERE id = $1"};
+constexpr Sql kLockFreeGpus{"gpus_lock_free", R"sql(
+  SELECT g.node_id, n.name, g.gpu_index FROM gpus g JOIN nodes n ON n.id = g.node_id
+  WHERE n.state = 'READY' AND n.gpu_type = $1 AND g.replica_id IS NULL
+  ORDER BY n.name, g.gpu_index
+  FOR UPDATE OF g SKIP LOCKED)sql"};
+constexpr Sql kInsertReplica{"replica_insert", R"sql(
+  INSERT INTO replicas (id, instance_id, ordinal, node_id, desired_state, state)
+  VALUES ($1, $2, $3, $4, 'RUNNING', 'PENDING'))sql"};
+constexpr Sql kTakeGpus{"gpus_take", R"sql(
+  UPDATE gpus SET replica_id = $1
+  WHERE node_id = $2 AND gpu_index = ANY(string_to_array($3, ',')::int[]) AND replica_id IS NULL)sql"};
+constexpr Sql kStopReplicas{"replicas_stop", R"sql(
+  UPDATE replicas SET desired_state = 'STOPPED', updated_at = now()
+  WHERE instance_id = $1 AND desired_state = 'RUNNING' RETURNING id, node_id, state)sql"};
+constexpr Sql kAssignments{"node_assignments", R"sql(
+  SELECT r.id, r.instance_id, i.folder_id, i.model_id, i.configuration, r.desired_state,
+         coalesce((SELECT string_agg(g.gpu_index::text, ',' ORDER BY g.gpu_index) FROM gpus g
+                   WHERE g.replica_id = r.id), '')
+  FROM replicas r JOIN instances i ON i.id = r.instance_id WHERE r.node_id = $1 ORDER BY r.id)sql"};
+constexpr Sql kNodeVersion{"node_version", "SELECT assignment_version FROM nodes WHERE id = $1"};
+constexpr Sql kNodeVersions{"node_versions",
+                            "SELECT id, assignment_version FROM nodes WHERE id = ANY(string_to_array($1, ','))"};
+constexpr Sql kMarkDown{"nodes_mark_down", R"sql(
+  UPDATE nodes SET state = 'DOWN'
+  WHERE state <> 'DOWN' AND last_heartbeat_at < now() - $1::bigint * interval '1 millisecond'
+  RETURNING id)sql"};
+constexpr Sql kInstancesOnNodes{"instances_on_nodes", R"sql(
+  SELECT DISTINCT instance_id FROM replicas WHERE node_id = ANY(string_to_array($1, ',')))sql"};
+
+std::string LabelsJson(const google::protobuf::Map<std::string, std::string>& labels) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : labels) j[k] = v;
+  return j.dump();
+}
+
+std::vector<int> ParseIndices(const std::string& csv) {
+  std::vector<int> out;
+  for (absl::string_view part : absl::StrSplit(csv, ',', absl::SkipEmpty())) {
+    int v;
+    if (absl::SimpleAtoi(part, &v)) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RegisterNode(pqxx::work& tx, DbSession& db, const dedicated::v1::RegisterNodeRequest& req,
+                                         const std::string& new_id) {
+  pqxx::result r = db.Exec(tx, kUpsertNode, new_id, req.name(), req.gpu_type(), req.gpu_count(),
+                           req.gpu_memory_bytes(), LabelsJson(req.labels()), req.address(), req.engine_kind(),
+                           req.agent_version());
+  std::string id = r[0][0].as<std::string>();
+  db.Exec(tx, kEnsureGpus, id, req.gpu_count());
+  db.Exec(tx, kTrimGpus, id, req.gpu_count());
+  return id;
+}
+
+absl::Status TouchNodeHeartbeat(pqxx::work& tx, DbSession& db, const std::string& node_id) {
+  if (db.Exec(tx, kHeartbeat, node_id).empty()) {
+    return absl::NotFoundError(absl::StrCat("node ", node_id, " not found; register again"));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id) {
+  std::vector<ReplicaRow> out;
+  for (const auto& r : db.Exec(tx, kReplicasOfInstance, instance_id)) {
+    ReplicaRow row;
+    row.id = r[0].as<std::string>();
+    row.instance_id = r[1].as<std::string>();
+    row.ordinal = r[2].as<int>();
+    row.node_id = r[3].as<std::string>();
+    row.node_state = r[4].as<std::string>();
+    row.desired_state = r[5].as<std::string>();
+    row.state = r[6].as<std::string>();
+    row.endpoint = r[7].as<std::string>();
+    row.status_message = r[8].as<std::string>();
+    row.seconds_since_update = r[9].as<int64_t>();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, const std::string& node_id,
+                                              const dedicated::v1::ReplicaStatus& status) {
+  pqxx::result r = db.Exec(tx, kReplicaForReport, status.replica_id(), node_id);
+  if (r.empty()) return std::nullopt;
+  std::string instance_id = r[0][0].as<std::string>();
+  std::string desired = r[0][1].as<std::string>();
+  std::string old_state = r[0][2].as<std::string>();
+  std::string state = dedicated::v1::ReplicaStatus::State_Name(status.state());
+  if (status.state() == dedicated::v1::ReplicaStatus::STATE_UNSPECIFIED) return instance_id;
+  if (desired == "STOPPED" && (state == "STOPPED" || state == "FAILED")) {
+    // The engine is gone: the replica and its GPU reservation go with it.
+    RecordTransition(tx, db, instance_id, status.replica_id(), old_state, "DELETED", "", status.message());
+    db.Exec(tx, kDeleteReplica, status.replica_id());
+    db.Exec(tx, kBumpNode, node_id);
+    return instance_id;
+  }
+  if (state == old_state && status.endpoint() == r[0][3].as<std::string>() &&
+      status.message() == r[0][4].as<std::string>()) {
+    return instance_id;  // a heartbeat repeating what we know
+  }
+  db.Exec(tx, kUpdateReplicaState, status.replica_id(), state, status.endpoint(), status.message());
+  if (state != old_state) {
+    RecordTransition(tx, db, instance_id, status.replica_id(), old_state, state, "", status.message());
+  }
+  return instance_id;
+}
+
+std::vector<FreeGpus> LockFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type) {
+  std::vector<FreeGpus> out;
+  for (const auto& r : db.Exec(tx, kLockFreeGpus, gpu_type)) {
+    std::string node_id = r[0].as<std::string>();
+    if (out.empty() || out.back().node_id != node_id) out.push_back({node_id, r[1].as<std::string>(), {}});
+    out.back().gpu_indices.push_back(r[2].as<int>());
+  }
+  return out;
+}
+
+absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,
+                           const std::string& instance_id, int ordinal, const std::string& node_id,
+                           const std::vector<int>& gpu_indices) {
+  db.Exec(tx, kInsertReplica, replica_id, instance_id, ordinal, node_id);
+  pqxx::result r = db.Exec(tx, kTakeGpus, replica_id, node_id, absl::StrJoin(gpu_indices, ","));
+  if (r.affected_rows() != gpu_indices.size()) {
+    return absl::AbortedError("a GPU chosen for placement was taken concurrently; retrying");
+  }
+  RecordTransition(tx, db, instance_id, replica_id, "", "PENDING", "", "placed on node " + node_id);
+  db.Exec(tx, kBumpNode, node_id);
+  return absl::OkStatus();
+}
+
+int ReleaseReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& operation_id,
+                    absl::Duration stop_timeout) {
+  for (const auto& r : db.Exec(tx, kStopReplicas, instance_id)) db.Exec(tx, kBumpNode, r[1].as<std::string>());
+  int remaining = 0;
+  for (const ReplicaRow& replica : ReplicasOfInstance(tx, db, instance_id)) {
+    bool gone = replica.state == "PENDING" || replica.state == "STOPPED" || replica.state == "FAILED" ||
+                replica.node_state == "DOWN" || replica.seconds_since_update >= absl::ToInt64Seconds(stop_timeout);
+    if (!gone) {
+      ++remaining;
+      continue;
+    }
+    RecordTransition(tx, db, instance_id, replica.id, replica.state, "DELETED", operation_id,
+                     replica.node_state == "DOWN" ? "node down" : "");
+    db.Exec(tx, kDeleteReplica, replica.id);
+    db.Exec(tx, kBumpNode, replica.node_id);
+  }
+  return remaining;
+}
+
+std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, const std::string& node_id,
+                                             int64_t* version) {
+  pqxx::result v = db.Exec(tx, kNodeVersion, node_id);
+  *version = v.empty() ? 0 : v[0][0].as<int64_t>();
+  std::vector<AssignmentRow> out;
+  for (const auto& r : db.Exec(tx, kAssignments, node_id)) {
+    AssignmentRow row;
+    row.replica_id = r[0].as<std::string>();
+    row.instance_id = r[1].as<std::string>();
+    row.folder_id = r[2].as<std::string>();
+    row.model_id = r[3].as<std::string>();
+    row.configuration = r[4].as<std::string>();
+    row.desired_state = r[5].as<std::string>();
+    row.gpu_indices = ParseIndices(r[6].as<std::string>());
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, DbSession& db,
+                                                                const std::vector<std::string>& node_ids) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& r : db.Exec(tx, kNodeVersions, absl::StrJoin(node_ids, ","))) {
+    out.emplace_back(r[0].as<std::string>(), r[1].as<int64_t>());
+  }
+  return out;
+}
+
+std::vector<std::string> MarkSilentNodesDown(pqxx::work& tx, DbSession& db, absl::Duration timeout) {
+  std::vector<std::string> out;
+  for (const auto& r : db.Exec(tx, kMarkDown, absl::ToInt64Milliseconds(timeout))) out.push_back(r[0].as<std::string>());
+  return out;
+}
+
+std::vector<std::string> InstancesOnNodes(pqxx::work& tx, DbSession& db, const std::vector<std::string>& node_ids) {
+  std::vector<std::string> out;
+  for (const auto& r : db.Exec(tx, kInstancesOnNodes, absl::StrJoin(node_ids, ","))) {
+    out.push_back(r[0].as<std::string>());
+  }
+  return out;
+}
+
+}  // namespace dedicated::controlplane

@@ -1,0 +1,90 @@
+#pragma once
+// SQL for nodes, their GPUs and the replicas placed on them.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "dedicated/v1/node_service.pb.h"
+#include "services/storage/db_session.h"
+
+namespace dedicated::controlplane {
+
+using storage::DbSession;
+
+// Upserts the node by name (a restarted agent gets its id back) and makes sure it has one gpus row per
+// GPU. Returns the node id.
+absl::StatusOr<std::string> RegisterNode(pqxx::work& tx, DbSession& db, const dedicated::v1::RegisterNodeRequest& req,
+                                         const std::string& new_id);
+
+// NOT_FOUND when the node is unknown (the agent should register again).
+absl::Status TouchNodeHeartbeat(pqxx::work& tx, DbSession& db, const std::string& node_id);
+
+struct ReplicaRow {
+  std::string id;
+  std::string instance_id;
+  int ordinal = 0;
+  std::string node_id;
+  std::string node_state;
+  std::string desired_state;
+  std::string state;
+  std::string endpoint;
+  std::string status_message;
+  // Seconds since desired_state became STOPPED (or the last update).
+  int64_t seconds_since_update = 0;
+};
+
+std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id);
+
+// Records what an agent observed. Returns the instance id of the replica, or nullopt when the replica is
+// unknown on that node (already deleted: the next snapshot tells the agent to forget it).
+std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, const std::string& node_id,
+                                              const dedicated::v1::ReplicaStatus& status);
+
+// One free-GPU view for placement: rows of gpus locked FOR UPDATE (SKIP LOCKED) so two placers cannot take
+// the same GPU.
+struct FreeGpus {
+  std::string node_id;
+  std::string node_name;
+  std::vector<int> gpu_indices;
+};
+std::vector<FreeGpus> LockFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type);
+
+// Inserts a replica on `node_id` holding `gpu_indices`. ABORTED if a GPU was taken meanwhile.
+absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,
+                           const std::string& instance_id, int ordinal, const std::string& node_id,
+                           const std::vector<int>& gpu_indices);
+
+// Asks the agents to stop every replica of the instance and deletes the replicas that are already stopped,
+// failed, never started, on a DOWN node, or stuck stopping longer than `stop_timeout` (their GPUs are freed
+// with them). Returns how many replicas remain.
+int ReleaseReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& operation_id,
+                    absl::Duration stop_timeout);
+
+// The desired state of one node's replicas.
+struct AssignmentRow {
+  std::string replica_id;
+  std::string instance_id;
+  std::string folder_id;
+  std::string model_id;
+  std::string configuration;
+  std::string desired_state;
+  std::vector<int> gpu_indices;
+};
+std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, const std::string& node_id,
+                                             int64_t* version);
+
+// Versions of the given nodes' assignments.
+std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, DbSession& db,
+                                                                const std::vector<std::string>& node_ids);
+
+// Marks READY/DRAINING nodes without a heartbeat for `timeout` DOWN. Returns their ids.
+std::vector<std::string> MarkSilentNodesDown(pqxx::work& tx, DbSession& db, absl::Duration timeout);
+// Instances that have a replica meant to run on one of the given nodes.
+std::vector<std::string> InstancesOnNodes(pqxx::work& tx, DbSession& db, const std::vector<std::string>& node_ids);
+
+}  // namespace dedicated::controlplane

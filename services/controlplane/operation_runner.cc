@@ -1,0 +1,110 @@
+#include "services/controlplane/operation_runner.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/ids.h"
+#include "services/common/log.h"
+
+namespace dedicated::controlplane {
+namespace {
+
+std::string MakeOwner() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, "/", getpid(), "/", NewId("").substr(0, 8));
+}
+
+}  // namespace
+
+OperationRunner::OperationRunner(const ControlplaneConfig* config, OperationSteps* steps,
+                                 std::function<void(const std::string&, const std::string&)> on_finished,
+                                 std::function<void()> on_assignments_changed)
+    : config_(config),
+      steps_(steps),
+      on_finished_(std::move(on_finished)),
+      on_assignments_changed_(std::move(on_assignments_changed)),
+      owner_(MakeOwner()) {}
+
+OperationRunner::~OperationRunner() { Stop(); }
+
+void OperationRunner::Start() {
+  for (int i = 0; i < config_->workers; ++i) threads_.emplace_back([this] { Loop(); });
+}
+
+void OperationRunner::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+void OperationRunner::Wake() {
+  absl::MutexLock lock(&mu_);
+  woken_ = true;
+}
+
+void OperationRunner::Loop() {
+  storage::DbSession db(config_->database_url);
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    if (RunOne(db)) continue;  // there may be more right away
+    absl::MutexLock lock(&mu_);
+    auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return woken_ || stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&wake), config_->worker_poll);
+    woken_ = false;
+  }
+}
+
+bool OperationRunner::RunOne(storage::DbSession& db) {
+  std::vector<std::string> claimed;
+  absl::Status status = db.InTransaction("claim operations", [&](pqxx::work& tx, storage::DbSession& s) {
+    claimed = ClaimOperations(tx, s, owner_, config_->operation_lease, /*limit=*/1);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) {
+    LogWarning("claiming operations failed", {{"error", status.ToString()}});
+    return false;
+  }
+  if (claimed.empty()) return false;
+  const std::string& id = claimed.front();
+  StepOutcome outcome;
+  std::string kind;
+  status = db.InTransaction("operation step", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
+    std::optional<OperationRow> op = LockClaimedOperation(tx, s, id, owner_);
+    if (!op.has_value()) {  // finished elsewhere (e.g. superseded by a Delete) or lease lost
+      outcome = StepOutcome{.finished = false, .run_again_after = absl::ZeroDuration(), .result = "", .assignments_changed = false};
+      kind.clear();
+      return absl::OkStatus();
+    }
+    kind = op->kind;
+    absl::StatusOr<StepOutcome> result = steps_->Step(tx, s, *op, owner_);
+    if (!result.ok()) return result.status();
+    outcome = *result;
+    if (!outcome.finished) RescheduleOperation(tx, s, id, owner_, outcome.run_again_after);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) {
+    // The step rolled back. Give the lease back with a pause so a persistent error does not spin; if even
+    // that fails (database down) the lease lapses on its own.
+    LogWarning("operation step failed", {{"operation_id", id}, {"error", status.ToString()}});
+    (void)db.InTransaction("release lease", [&](pqxx::work& tx, storage::DbSession& s) {
+      RescheduleOperation(tx, s, id, owner_, absl::Seconds(1));
+      return absl::OkStatus();
+    });
+    return true;
+  }
+  if (outcome.assignments_changed) on_assignments_changed_();
+  if (outcome.finished) {
+    LogInfo("operation finished", {{"operation_id", id}, {"kind", kind}, {"result", outcome.result}});
+    on_finished_(kind, outcome.result);
+  }
+  return true;
+}
+
+}  // namespace dedicated::controlplane

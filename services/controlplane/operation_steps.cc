@@ -1,0 +1,231 @@
+#include "services/controlplane/operation_steps.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/empty.pb.h"
+#include "services/common/ids.h"
+#include "services/common/status_macros.h"
+#include "services/controlplane/node_store.h"
+
+namespace dedicated::controlplane {
+namespace {
+
+constexpr absl::Duration kReleasePoll = absl::Milliseconds(500);
+
+template <typename M>
+google::protobuf::Any Pack(const M& m) {
+  google::protobuf::Any any;
+  any.PackFrom(m);
+  return any;
+}
+
+StepOutcome Again(absl::Duration after, bool assignments_changed = false) {
+  StepOutcome o;
+  o.run_again_after = after;
+  o.assignments_changed = assignments_changed;
+  return o;
+}
+
+StepOutcome Finished(std::string result, bool assignments_changed) {
+  StepOutcome o;
+  o.finished = true;
+  o.result = std::move(result);
+  o.assignments_changed = assignments_changed;
+  return o;
+}
+
+}  // namespace
+
+absl::StatusOr<StepOutcome> OperationSteps::Step(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                                 const std::string& owner) {
+  absl::StatusOr<InstanceRow> instance = LoadInstance(tx, db, op.instance_id, /*for_update=*/true);
+  if (!instance.ok()) {
+    // Only a bug or manual surgery gets here: the instance vanished under a live operation.
+    FinishOperationWithError(tx, db, op.proto.id(), owner,
+                             MakeRpcStatus(absl::StatusCode::kAborted, std::string(instance.status().message())));
+    return Finished("ABORTED", false);
+  }
+  if (op.kind == kCreateInstance || op.kind == kStartInstance) {
+    if (op.cancel_requested) return CancelProvision(tx, db, op, *instance, owner);
+    return Provision(tx, db, op, *instance, owner);
+  }
+  if (op.kind == kStopInstance || op.kind == kDeleteInstance) return Release(tx, db, op, *instance, owner);
+  FinishOperationWithError(tx, db, op.proto.id(), owner,
+                           MakeRpcStatus(absl::StatusCode::kInternal, "no worker for operation kind " + op.kind));
+  return Finished("INTERNAL", false);
+}
+
+StepOutcome OperationSteps::Fail(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
+                                 const std::string& owner, absl::StatusCode code, const std::string& message) {
+  (void)SetInstanceStatus(tx, db, instance, "ERROR", message, op.proto.id());
+  ReleaseReplicas(tx, db, instance.proto.id(), op.proto.id(), config_->stop_timeout);
+  FinishOperationWithError(tx, db, op.proto.id(), owner, MakeRpcStatus(code, message));
+  return Finished(absl::StatusCodeToString(code), true);
+}
+
+absl::StatusOr<StepOutcome> OperationSteps::Provision(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                                      InstanceRow& instance, const std::string& owner) {
+  const std::string& id = instance.proto.id();
+  if (op.deadline_passed) {
+    return Fail(tx, db, op, instance, owner, absl::StatusCode::kDeadlineExceeded,
+                absl::StrCat("engines of instance ", id, " did not become ready within ",
+                             absl::FormatDuration(config_->provision_timeout)));
+  }
+  std::vector<ReplicaRow> replicas = ReplicasOfInstance(tx, db, id);
+  int running = 0, ready = 0;
+  for (const ReplicaRow& r : replicas) {
+    if (r.desired_state != "RUNNING") continue;
+    ++running;
+    if (r.state == "FAILED") {
+      return Fail(tx, db, op, instance, owner, absl::StatusCode::kInternal,
+                  absl::StrCat("replica ", r.ordinal, " on node ", r.node_id, " failed: ", r.status_message));
+    }
+    if (r.node_state == "DOWN") {
+      return Fail(tx, db, op, instance, owner, absl::StatusCode::kUnavailable,
+                  absl::StrCat("node ", r.node_id, " of replica ", r.ordinal, " went down"));
+    }
+    if (r.state == "READY") ++ready;
+  }
+  if (running < instance.proto.replica_count()) {
+    absl::Status placed = PlaceMissingReplicas(tx, db, instance);
+    if (placed.code() == absl::StatusCode::kResourceExhausted) {
+      return Fail(tx, db, op, instance, owner, placed.code(), std::string(placed.message()));
+    }
+    DI_RETURN_IF_ERROR(placed);
+    if (instance.status != "STARTING") {
+      DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "STARTING", "loading the model", op.proto.id()));
+    }
+    return Again(absl::Seconds(1), /*assignments_changed=*/true);
+  }
+  if (ready == instance.proto.replica_count()) {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "ACTIVE", "", op.proto.id()));
+    FinishOperationWithResponse(tx, db, op.proto.id(), owner, Pack(instance.proto));
+    return Finished("ok", false);
+  }
+  std::string progress = absl::StrCat("loading the model: ", ready, " of ", instance.proto.replica_count(),
+                                      " replicas ready");
+  if (instance.proto.status_message() != progress) {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, instance.status, progress, op.proto.id()));
+  }
+  return Again(absl::Seconds(1));
+}
+
+absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance) {
+  const auto* config = catalog_->FindConfiguration(instance.proto.model_id(), instance.proto.configuration());
+  if (config == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("configuration ", instance.proto.configuration(), " of model ",
+                                                      instance.proto.model_id(), " is not in the catalog"));
+  }
+  const int need = static_cast<int>(config->gpu_count());
+  std::set<int> taken_ordinals;
+  std::set<std::string> used_nodes;
+  for (const ReplicaRow& r : ReplicasOfInstance(tx, db, instance.proto.id())) {
+    if (r.desired_state != "RUNNING") continue;
+    taken_ordinals.insert(r.ordinal);
+    used_nodes.insert(r.node_id);
+  }
+  std::vector<FreeGpus> free = LockFreeGpus(tx, db, config->gpu_type());
+  int missing = static_cast<int>(instance.proto.replica_count()) - static_cast<int>(taken_ordinals.size());
+  std::string free_summary;
+  for (const FreeGpus& f : free) absl::StrAppend(&free_summary, free_summary.empty() ? "" : ", ", f.node_name, ": ", f.gpu_indices.size());
+  for (int ordinal = 0; ordinal < instance.proto.replica_count(); ++ordinal) {
+    if (taken_ordinals.contains(ordinal)) continue;
+    // First fit, preferring a node that holds no replica of this instance yet (a node failure should
+    // not take down every replica). Best-fit packing is the scheduler issue's.
+    FreeGpus* chosen = nullptr;
+    for (int pass = 0; pass < 2 && chosen == nullptr; ++pass) {
+      for (FreeGpus& f : free) {
+        if (static_cast<int>(f.gpu_indices.size()) < need) continue;
+        if (pass == 0 && used_nodes.contains(f.node_id)) continue;
+        chosen = &f;
+        break;
+      }
+    }
+    if (chosen == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "not enough free GPUs: instance ", instance.proto.id(), " needs ", missing, " more replica(s) of ", need,
+          " x ", config->gpu_type(), "; free ", config->gpu_type(), " GPUs per ready node: ",
+          free_summary.empty() ? "none (no ready node of this type)" : free_summary));
+    }
+    std::vector<int> gpus(chosen->gpu_indices.begin(), chosen->gpu_indices.begin() + need);
+    chosen->gpu_indices.erase(chosen->gpu_indices.begin(), chosen->gpu_indices.begin() + need);
+    DI_RETURN_IF_ERROR(InsertReplica(tx, db, NewId("drp"), instance.proto.id(), ordinal, chosen->node_id, gpus));
+    used_nodes.insert(chosen->node_id);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepOutcome> OperationSteps::CancelProvision(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                                            InstanceRow& instance, const std::string& owner) {
+  bool creating = op.kind == kCreateInstance;
+  const char* draining = creating ? "DELETING" : "STOPPING";
+  if (instance.status != draining) {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, draining,
+                                         creating ? "creation cancelled" : "start cancelled", op.proto.id()));
+  }
+  int remaining = ReleaseReplicas(tx, db, instance.proto.id(), op.proto.id(), config_->stop_timeout);
+  if (remaining > 0) {
+    return Again(kReleasePoll, true);
+  }
+  // A cancelled Create leaves nothing behind; a cancelled Start leaves the instance as it was: stopped.
+  DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, creating ? kDeleted : "STOPPED", "", op.proto.id()));
+  FinishOperationWithError(tx, db, op.proto.id(), owner,
+                           MakeRpcStatus(absl::StatusCode::kCancelled, "operation cancelled by request"));
+  return Finished("CANCELLED", true);
+}
+
+absl::StatusOr<StepOutcome> OperationSteps::Release(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                                    InstanceRow& instance, const std::string& owner) {
+  int remaining = ReleaseReplicas(tx, db, instance.proto.id(), op.proto.id(), config_->stop_timeout);
+  if (remaining > 0) {
+    std::string progress = absl::StrCat("stopping engines: ", remaining, " replica(s) left");
+    if (instance.proto.status_message() != progress) {
+      DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, instance.status, progress, op.proto.id()));
+    }
+    return Again(kReleasePoll, true);
+  }
+  if (op.kind == kStopInstance) {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "STOPPED", "", op.proto.id()));
+    FinishOperationWithResponse(tx, db, op.proto.id(), owner, Pack(instance.proto));
+  } else {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, kDeleted, "", op.proto.id()));
+    FinishOperationWithResponse(tx, db, op.proto.id(), owner, Pack(google::protobuf::Empty()));
+  }
+  return Finished("ok", true);
+}
+
+absl::Status ReconcileActiveInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                                     absl::Duration stop_timeout) {
+  absl::StatusOr<InstanceRow> instance = LoadInstance(tx, db, instance_id, /*for_update=*/true);
+  if (!instance.ok() || instance->status != "ACTIVE") return absl::OkStatus();
+  int serving = 0;
+  std::vector<std::string> problems;
+  for (const ReplicaRow& r : ReplicasOfInstance(tx, db, instance_id)) {
+    if (r.desired_state != "RUNNING") continue;
+    if (r.state == "READY" && r.node_state != "DOWN") {
+      ++serving;
+    } else if (r.node_state == "DOWN") {
+      problems.push_back(absl::StrCat("replica ", r.ordinal, ": node ", r.node_id, " is down"));
+    } else if (r.state == "FAILED") {
+      problems.push_back(absl::StrCat("replica ", r.ordinal, " failed: ", r.status_message));
+    }
+  }
+  if (serving == 0) {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, *instance, "ERROR",
+                                         absl::StrCat("no replica is serving: ", absl::StrJoin(problems, "; ")), ""));
+    ReleaseReplicas(tx, db, instance_id, "", stop_timeout);
+    return absl::OkStatus();
+  }
+  std::string message = serving < instance->proto.replica_count()
+                            ? absl::StrCat("degraded: ", serving, " of ", instance->proto.replica_count(),
+                                           " replicas serving; ", absl::StrJoin(problems, "; "))
+                            : "";
+  if (message != instance->proto.status_message()) {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, *instance, "ACTIVE", message, ""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dedicated::controlplane

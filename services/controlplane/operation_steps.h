@@ -1,0 +1,69 @@
+#pragma once
+// What a worker does for one claimed operation, one step at a time. A step reads the current state,
+// moves it forward inside one transaction and either finishes the operation or asks to be run again.
+// Steps are idempotent: a step repeated after a crash finds its own earlier work (replicas are keyed by
+// ordinal) and does not redo it.
+//
+// Create/Start:  place missing replicas -> STARTING -> every replica READY -> ACTIVE (done)
+//                failed replica, node down, no capacity or deadline -> ERROR (done with error)
+//                cancel requested -> release replicas -> Create: instance removed, Start: STOPPED
+// Stop:          release replicas -> STOPPED (done)
+// Delete:        release replicas -> DELETED (done, response Empty)
+
+#include <memory>
+#include <string>
+
+#include <pqxx/pqxx>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/catalog/catalog.h"
+#include "services/controlplane/controlplane_config.h"
+#include "services/controlplane/instance_store.h"
+#include "services/controlplane/operation_store.h"
+#include "services/storage/db_session.h"
+
+namespace dedicated::controlplane {
+
+struct StepOutcome {
+  bool finished = false;
+  // When not finished: run again after this long (a replica report wakes it earlier).
+  absl::Duration run_again_after = absl::Seconds(1);
+  // The outcome of a finished operation, for metrics ("ok" or a status code name).
+  std::string result = "ok";
+  // Assignments of some node changed: node streams should look.
+  bool assignments_changed = false;
+};
+
+class OperationSteps {
+ public:
+  OperationSteps(std::shared_ptr<const catalog::Catalog> catalog, const ControlplaneConfig* config)
+      : catalog_(std::move(catalog)), config_(config) {}
+
+  // Runs one step of `op`, which the caller has locked (LockClaimedOperation) as `owner`.
+  absl::StatusOr<StepOutcome> Step(pqxx::work& tx, DbSession& db, const OperationRow& op, const std::string& owner);
+
+ private:
+  absl::StatusOr<StepOutcome> Provision(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
+                                        const std::string& owner);
+  absl::StatusOr<StepOutcome> Release(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
+                                      const std::string& owner);
+  absl::StatusOr<StepOutcome> CancelProvision(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                              InstanceRow& instance, const std::string& owner);
+  // Puts the missing replicas on nodes with free GPUs. RESOURCE_EXHAUSTED says what was needed and free.
+  absl::Status PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance);
+  // Instance -> ERROR, replicas released, operation done with `code`.
+  StepOutcome Fail(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
+                   const std::string& owner, absl::StatusCode code, const std::string& message);
+
+  std::shared_ptr<const catalog::Catalog> catalog_;
+  const ControlplaneConfig* config_;
+};
+
+// After replicas of an ACTIVE instance changed (a failure report, a node going DOWN): an instance with no
+// serving replica goes to ERROR and releases the rest; one with fewer than requested says so in
+// status_message. Rescheduling elsewhere is the scheduler's job (a later issue).
+absl::Status ReconcileActiveInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                                     absl::Duration stop_timeout);
+
+}  // namespace dedicated::controlplane

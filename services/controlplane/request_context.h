@@ -1,0 +1,26 @@
+#pragma once
+// What every handler knows about the call: who makes it and how to recognise a retry. Built once at the
+// RPC edge; authentication (a later issue) fills subject_id there, so handlers never parse metadata.
+
+#include <string>
+
+#include <grpcpp/server_context.h>
+
+#include "absl/status/statusor.h"
+
+namespace dedicated::controlplane {
+
+struct RequestContext {
+  // The authenticated caller ("" until authentication lands); recorded as Operation.created_by and used
+  // as the scope of idempotency keys.
+  std::string subject_id;
+  // x-request-id metadata, or a generated one; appears in logs.
+  std::string request_id;
+  // idempotency-key metadata; empty when absent.
+  std::string idempotency_key;
+};
+
+// INVALID_ARGUMENT when idempotency-key is present but malformed (empty, too long, odd characters).
+absl::StatusOr<RequestContext> RequestContextFromMetadata(const grpc::ServerContextBase& context);
+
+}  // namespace dedicated::controlplane

@@ -1,0 +1,120 @@
+#include "services/controlplane/testing/controlplane_fixture.h"
+
+#include "dedicated/v1/instance_service.pb.h"
+
+namespace dedicated::controlplane::testing {
+
+namespace {
+std::shared_ptr<const catalog::Catalog> LoadCatalog() {
+  auto c = catalog::Catalog::FromText(catalog::EmbeddedCatalogText());
+  if (!c.ok()) ADD_FAILURE() << c.status();
+  return *c;
+}
+ControlplaneConfig TestConfig(const std::string& dsn) {
+  ControlplaneConfig c;
+  c.database_url = dsn;
+  c.metrics_address = "";
+  return c;
+}
+}  // namespace
+
+ControlplaneFixture::ControlplaneFixture()
+    : session_(db_.dsn()),
+      clock_(absl::FromCivil(absl::CivilSecond(2026, 1, 15, 12, 0, 0), absl::UTCTimeZone())),
+      config_(TestConfig(db_.dsn())),
+      catalog_(LoadCatalog()),
+      api_(catalog_, &clock_, &config_, &wakeups_),
+      nodes_(catalog_, &config_, &wakeups_),
+      steps_(catalog_, &config_),
+      runner_(&config_, &steps_, [](const std::string&, const std::string&) {}, [] {}) {}
+
+int64_t ControlplaneFixture::Scalar(const std::string& sql) {
+  pqxx::connection conn(db_.dsn());
+  pqxx::work tx(conn);
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+void ControlplaneFixture::DriveSteps(int max_steps) {
+  for (int i = 0; i < max_steps; ++i) {
+    {
+      pqxx::connection conn(db_.dsn());
+      pqxx::work tx(conn);
+      tx.exec("UPDATE operations SET next_run_at = now() WHERE NOT done");
+      tx.commit();
+    }
+    if (!runner_.RunOne(session_)) return;
+  }
+}
+
+v1::Operation ControlplaneFixture::DriveUntilDone(const std::string& operation_id) {
+  for (int i = 0; i < 50; ++i) {
+    DriveSteps(1);
+    v1::GetOperationRequest req;
+    req.set_operation_id(operation_id);
+    auto op = api_.GetOperation(session_, rc_, req);
+    EXPECT_TRUE(op.ok()) << op.status();
+    if (!op.ok() || op->done()) return op.ok() ? *op : v1::Operation();
+  }
+  ADD_FAILURE() << "operation " << operation_id << " did not finish";
+  return v1::Operation();
+}
+
+std::string ControlplaneFixture::RegisterNode(const std::string& name, int gpus, const std::string& gpu_type) {
+  v1::RegisterNodeRequest req;
+  req.set_name(name);
+  req.set_gpu_type(gpu_type);
+  req.set_gpu_count(gpus);
+  req.set_address("127.0.0.1");
+  req.set_engine_kind("engine-sim");
+  auto r = nodes_.Register(session_, req);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? r->node_id() : "";
+}
+
+void ControlplaneFixture::ReportAll(const std::string& node_id, v1::ReplicaStatus::State state,
+                                    const std::string& message) {
+  auto snapshot = nodes_.Snapshot(session_, node_id);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  v1::HeartbeatRequest hb;
+  hb.set_node_id(node_id);
+  for (const auto& a : snapshot->replicas()) {
+    auto* s = hb.add_replicas();
+    s->set_replica_id(a.replica_id());
+    s->set_state(state);
+    s->set_message(message);
+    if (state == v1::ReplicaStatus::READY) s->set_endpoint("127.0.0.1:20001");
+  }
+  auto r = nodes_.Heartbeat(session_, hb);
+  ASSERT_TRUE(r.ok()) << r.status();
+}
+
+int ControlplaneFixture::FreeGpus() { return static_cast<int>(Scalar("SELECT count(*) FROM gpus WHERE replica_id IS NULL")); }
+
+v1::Operation ControlplaneFixture::CreateInstance(const std::string& name, const std::string& model,
+                                                  const std::string& config, int replicas) {
+  v1::CreateInstanceRequest req;
+  req.set_folder_id("folder1");
+  req.set_name(name);
+  req.set_model_id(model);
+  req.set_configuration(config);
+  req.set_replica_count(replicas);
+  auto op = api_.Create(session_, rc_, req);
+  EXPECT_TRUE(op.ok()) << op.status();
+  return op.ok() ? *op : v1::Operation();
+}
+
+v1::Instance ControlplaneFixture::GetInstance(const std::string& id) {
+  v1::GetInstanceRequest req;
+  req.set_instance_id(id);
+  auto i = api_.Get(session_, rc_, req);
+  EXPECT_TRUE(i.ok()) << i.status();
+  return i.ok() ? *i : v1::Instance();
+}
+
+std::string ControlplaneFixture::InstanceIdOf(const v1::Operation& op) {
+  v1::CreateInstanceMetadata m;
+  op.metadata().UnpackTo(&m);
+  return m.instance_id();
+}
+
+}  // namespace dedicated::controlplane::testing
