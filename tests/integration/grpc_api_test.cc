@@ -1,0 +1,234 @@
+// The controlplane in-process on a real PostgreSQL, spoken to through the real generated gRPC clients:
+// health, metadata handling, error codes on the wire, and a full lifecycle with a node that talks
+// NodeService the way node-agent does (assignment stream, reports).
+#include <grpcpp/grpcpp.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "dedicated/v1/instance_service.grpc.pb.h"
+#include "dedicated/v1/model_service.grpc.pb.h"
+#include "dedicated/v1/node_service.grpc.pb.h"
+#include "dedicated/v1/operation_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "services/catalog/catalog.h"
+#include "services/controlplane/controlplane.h"
+#include "services/storage/testing/test_database.h"
+
+namespace dedicated {
+namespace {
+
+using ::testing::HasSubstr;
+
+class GrpcApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    controlplane::ControlplaneConfig config;
+    config.database_url = db_.dsn();
+    config.listen_address = "127.0.0.1:0";
+    config.metrics_address = "";
+    config.worker_poll = absl::Milliseconds(50);
+    config.assignment_poll = absl::Milliseconds(100);
+    config.db_threads = 4;
+    auto catalog = catalog::Catalog::FromText(catalog::EmbeddedCatalogText());
+    ASSERT_TRUE(catalog.ok());
+    server_ = std::make_unique<controlplane::Controlplane>(config, *catalog);
+    ASSERT_TRUE(server_->Start().ok());
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    instances_ = v1::InstanceService::NewStub(channel_);
+    operations_ = v1::OperationService::NewStub(channel_);
+    models_ = v1::ModelService::NewStub(channel_);
+    nodes_ = v1::NodeService::NewStub(channel_);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  std::unique_ptr<grpc::ClientContext> Context(const std::string& idempotency_key = "") {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!idempotency_key.empty()) ctx->AddMetadata("idempotency-key", idempotency_key);
+    return ctx;
+  }
+
+  v1::CreateInstanceRequest ValidCreate(const std::string& name) {
+    v1::CreateInstanceRequest req;
+    req.set_folder_id("folder1");
+    req.set_name(name);
+    req.set_model_id("gemma-3-4b-it");
+    req.set_configuration("S");
+    return req;
+  }
+
+  v1::Operation WaitDone(const std::string& operation_id) {
+    v1::Operation op;
+    for (int i = 0; i < 200; ++i) {
+      v1::GetOperationRequest req;
+      req.set_operation_id(operation_id);
+      auto ctx = Context();
+      grpc::Status s = operations_->Get(ctx.get(), req, &op);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (op.done()) return op;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ADD_FAILURE() << "operation " << operation_id << " not done";
+    return op;
+  }
+
+  int FreeGpus() {
+    pqxx::connection conn(db_.dsn());
+    pqxx::work tx(conn);
+    return tx.exec1("SELECT count(*) FROM gpus WHERE replica_id IS NULL")[0].as<int>();
+  }
+
+  storage::TestDatabase db_;
+  std::unique_ptr<controlplane::Controlplane> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::InstanceService::Stub> instances_;
+  std::unique_ptr<v1::OperationService::Stub> operations_;
+  std::unique_ptr<v1::ModelService::Stub> models_;
+  std::unique_ptr<v1::NodeService::Stub> nodes_;
+};
+
+TEST_F(GrpcApiTest, HealthServiceSaysServing) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  auto ctx = Context();
+  ASSERT_TRUE(health->Check(ctx.get(), req, &resp).ok());
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(GrpcApiTest, ModelServiceListsTheCatalog) {
+  v1::ListModelsRequest req;
+  v1::ListModelsResponse resp;
+  auto ctx = Context();
+  ASSERT_TRUE(models_->List(ctx.get(), req, &resp).ok());
+  EXPECT_EQ(resp.models_size(), 7);
+  v1::GetModelRequest get;
+  get.set_model_id("gpt-oss-120b");
+  v1::Model model;
+  auto ctx2 = Context();
+  ASSERT_TRUE(models_->Get(ctx2.get(), get, &model).ok());
+  EXPECT_TRUE(model.has_dedicated_available_until());
+  ASSERT_EQ(model.configurations_size(), 3);
+  get.set_model_id("nope");
+  auto ctx3 = Context();
+  EXPECT_EQ(models_->Get(ctx3.get(), get, &model).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(GrpcApiTest, IdempotencyKeyMetadataReturnsTheSameOperation) {
+  v1::Operation first, second, third;
+  auto c1 = Context("2b0b2f0e-9f7c-4a3e-8d7e-3f0c1d2e4a5b");
+  ASSERT_TRUE(instances_->Create(c1.get(), ValidCreate("one"), &first).ok());
+  auto c2 = Context("2b0b2f0e-9f7c-4a3e-8d7e-3f0c1d2e4a5b");
+  ASSERT_TRUE(instances_->Create(c2.get(), ValidCreate("one"), &second).ok());
+  EXPECT_EQ(first.id(), second.id());
+  auto c3 = Context("2b0b2f0e-9f7c-4a3e-8d7e-3f0c1d2e4a5b");
+  grpc::Status s = instances_->Create(c3.get(), ValidCreate("two"), &third);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  auto c4 = Context("not a valid key!");
+  s = instances_->Create(c4.get(), ValidCreate("three"), &third);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("idempotency-key"));
+}
+
+TEST_F(GrpcApiTest, BadInputIsInvalidArgumentNamingTheField) {
+  v1::Operation op;
+  auto req = ValidCreate("x");
+  req.set_model_id("unknown-model");
+  auto ctx = Context();
+  grpc::Status s = instances_->Create(ctx.get(), req, &op);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::StartsWith("model_id:"));
+}
+
+TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
+  v1::RegisterNodeRequest reg;
+  reg.set_name("node-a");
+  reg.set_gpu_type("H100-80GB");
+  reg.set_gpu_count(8);
+  reg.set_address("127.0.0.1");
+  reg.set_engine_kind("engine-sim");
+  v1::RegisterNodeResponse registered;
+  auto rctx = Context();
+  ASSERT_TRUE(nodes_->Register(rctx.get(), reg, &registered).ok());
+
+  // The agent's stream: the first message is the (empty) snapshot.
+  grpc::ClientContext watch_ctx;
+  v1::WatchAssignmentsRequest watch;
+  watch.set_node_id(registered.node_id());
+  auto stream = nodes_->WatchAssignments(&watch_ctx, watch);
+  v1::Assignments assignments;
+  ASSERT_TRUE(stream->Read(&assignments));
+  EXPECT_EQ(assignments.replicas_size(), 0);
+
+  v1::Operation create;
+  auto cctx = Context();
+  ASSERT_TRUE(instances_->Create(cctx.get(), ValidCreate("lifecycle"), &create).ok());
+  ASSERT_TRUE(stream->Read(&assignments));
+  while (assignments.replicas_size() == 0) ASSERT_TRUE(stream->Read(&assignments));
+  const v1::ReplicaAssignment replica = assignments.replicas(0);
+  EXPECT_EQ(replica.desired_state(), v1::ReplicaAssignment::RUNNING);
+  bool has_sim = false;
+  for (const auto& cmd : replica.engine_commands()) has_sim |= cmd.engine_kind() == "engine-sim";
+  EXPECT_TRUE(has_sim);
+
+  auto report = [&](v1::ReplicaStatus::State state) {
+    v1::ReportReplicaStatusRequest r;
+    r.set_node_id(registered.node_id());
+    r.mutable_status()->set_replica_id(replica.replica_id());
+    r.mutable_status()->set_state(state);
+    r.mutable_status()->set_endpoint("127.0.0.1:20001");
+    v1::ReportReplicaStatusResponse resp;
+    auto ctx = Context();
+    ASSERT_TRUE(nodes_->ReportReplicaStatus(ctx.get(), r, &resp).ok());
+  };
+  report(v1::ReplicaStatus::READY);
+  v1::Operation created = WaitDone(create.id());
+  ASSERT_TRUE(created.has_response()) << created.error().message();
+  v1::Instance instance;
+  ASSERT_TRUE(created.response().UnpackTo(&instance));
+  EXPECT_EQ(instance.status(), v1::Instance::ACTIVE);
+  EXPECT_EQ(FreeGpus(), 7);
+
+  v1::StopInstanceRequest stop;
+  stop.set_instance_id(instance.id());
+  v1::Operation stopping;
+  auto sctx = Context();
+  ASSERT_TRUE(instances_->Stop(sctx.get(), stop, &stopping).ok());
+  do {
+    ASSERT_TRUE(stream->Read(&assignments));
+  } while (assignments.replicas_size() == 0 ||
+           assignments.replicas(0).desired_state() != v1::ReplicaAssignment::STOPPED);
+  report(v1::ReplicaStatus::STOPPED);
+  ASSERT_TRUE(WaitDone(stopping.id()).has_response());
+  EXPECT_EQ(FreeGpus(), 8);
+
+  watch_ctx.TryCancel();
+}
+
+TEST_F(GrpcApiTest, ShutdownEndsOpenAssignmentStreams) {
+  v1::RegisterNodeRequest reg;
+  reg.set_name("node-b");
+  reg.set_gpu_type("H100-80GB");
+  reg.set_gpu_count(1);
+  reg.set_address("127.0.0.1");
+  reg.set_engine_kind("engine-sim");
+  v1::RegisterNodeResponse registered;
+  auto rctx = Context();
+  ASSERT_TRUE(nodes_->Register(rctx.get(), reg, &registered).ok());
+  grpc::ClientContext watch_ctx;
+  v1::WatchAssignmentsRequest watch;
+  watch.set_node_id(registered.node_id());
+  auto stream = nodes_->WatchAssignments(&watch_ctx, watch);
+  v1::Assignments assignments;
+  ASSERT_TRUE(stream->Read(&assignments));
+  absl::Time start = absl::Now();
+  server_->Shutdown();
+  EXPECT_FALSE(stream->Read(&assignments));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << "streams must not hold shutdown for the grace period";
+}
+
+}  // namespace
+}  // namespace dedicated
