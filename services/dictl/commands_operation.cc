@@ -1,0 +1,160 @@
+// dictl operation get|wait|cancel, and how every verb that returns an Operation finishes.
+
+#include "absl/status/status.h"
+#include "dedicated/v1/instance.pb.h"
+#include "dedicated/v1/instance_service.pb.h"
+#include "dedicated/v1/operation_service.grpc.pb.h"
+#include "services/dictl/args.h"
+#include "services/dictl/command.h"
+
+namespace dedicated::dictl {
+
+int ReportPrint(const absl::Status& printed, const CommandEnv& env) {
+  if (printed.ok()) return kExitOk;
+  env.err << "error: " << StatusCodeName(static_cast<int>(printed.code())) << ": " << printed.message()
+          << "\n";
+  return kExitFailure;
+}
+
+namespace {
+
+// Prints how a finished operation ended; see FinishOperation.
+int ReportOutcome(const v1::Operation& operation, const CommandEnv& env) {
+  if (operation.has_error()) {
+    env.err << "error: " << StatusCodeName(operation.error().code()) << ": " << operation.error().message()
+            << "\n";
+    return kExitFailure;
+  }
+  if (operation.response().Is<v1::Instance>()) {
+    v1::Instance instance;
+    if (operation.response().UnpackTo(&instance)) {
+      return ReportPrint(PrintInstance(instance, env.format, env.out), env);
+    }
+  }
+  if (env.format == OutputFormat::kTable && operation.metadata().Is<v1::DeleteInstanceMetadata>()) {
+    env.out << "Instance " << InstanceIdOf(operation) << " deleted.\n";
+    return kExitOk;
+  }
+  return ReportPrint(PrintOperation(operation, env.format, env.out), env);
+}
+
+}  // namespace
+
+int FinishOperation(Client& client, v1::Operation operation, bool wait, const CommandEnv& env) {
+  if (!wait) {
+    int code = ReportPrint(PrintOperation(operation, env.format, env.out), env);
+    if (code == kExitOk && env.format == OutputFormat::kTable && !operation.done()) {
+      env.err << "Follow it with: dictl operation wait " << operation.id() << "\n";
+    }
+    return code;
+  }
+  grpc::Status status = WaitForOperation(client, operation, env.err, env.wait);
+  if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+  return ReportOutcome(operation, env);
+}
+
+namespace {
+
+class GetOperation : public Command {
+ public:
+  void RegisterFlags(FlagSet&) override {}
+  absl::Status Validate(const std::vector<std::string>& positional) override {
+    if (absl::Status s = ExpectPositional(positional, {"OPERATION_ID"}); !s.ok()) return s;
+    id_ = positional[0];
+    return absl::OkStatus();
+  }
+  int Run(Client& client, const CommandEnv& env) override {
+    v1::GetOperationRequest request;
+    request.set_operation_id(id_);
+    v1::Operation operation;
+    grpc::Status status = client.Call(
+        [&](grpc::ClientContext* context) { return client.operations().Get(context, request, &operation); });
+    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    return ReportPrint(PrintOperation(operation, env.format, env.out), env);
+  }
+
+ protected:
+  std::string id_;
+};
+
+class WaitOperation : public GetOperation {
+ public:
+  int Run(Client& client, const CommandEnv& env) override {
+    v1::GetOperationRequest request;
+    request.set_operation_id(id_);
+    v1::Operation operation;
+    grpc::Status status = client.Call(
+        [&](grpc::ClientContext* context) { return client.operations().Get(context, request, &operation); });
+    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    return FinishOperation(client, std::move(operation), /*wait=*/true, env);
+  }
+};
+
+class CancelOperation : public GetOperation {
+ public:
+  void RegisterFlags(FlagSet& flags) override {
+    flags.Bool("wait", "", &wait_, "wait until the operation has stopped");
+  }
+  int Run(Client& client, const CommandEnv& env) override {
+    v1::CancelOperationRequest request;
+    request.set_operation_id(id_);
+    v1::Operation operation;
+    // Cancelling twice is the same as once, so the retry in Call needs no idempotency key.
+    grpc::Status status = client.Call([&](grpc::ClientContext* context) {
+      return client.operations().Cancel(context, request, &operation);
+    });
+    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!wait_) return FinishOperation(client, std::move(operation), /*wait=*/false, env);
+    status = WaitForOperation(client, operation, env.err, env.wait);
+    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    // CANCELLED is what was asked for, so it is success here; anything else is reported as usual.
+    if (operation.has_error() && operation.error().code() == grpc::StatusCode::CANCELLED) {
+      return ReportPrint(PrintOperation(operation, env.format, env.out), env);
+    }
+    return ReportOutcome(operation, env);
+  }
+
+ private:
+  bool wait_ = false;
+};
+
+}  // namespace
+
+Group OperationGroup() {
+  return Group{
+      .name = "operation",
+      .summary = "follow, inspect and cancel asynchronous operations",
+      .verbs =
+          {
+              Verb{.name = "get",
+                   .summary = "show an operation",
+                   .usage = "dictl operation get OPERATION_ID",
+                   .description = "Shows the operation: what it does, whether it is done and how it ended.",
+                   .examples = {"dictl operation get dop3v0k8r2m1x7c5b4a9",
+                                "dictl operation get dop3v0k8r2m1x7c5b4a9 --format json"},
+                   .make = [] { return std::make_unique<GetOperation>(); }},
+              Verb{.name = "wait",
+                   .summary = "wait until an operation is done",
+                   .usage = "dictl operation wait OPERATION_ID",
+                   .description =
+                       "Polls the operation until it is done, with a progress line on stderr, then prints\n"
+                       "its result (the instance for instance operations). Exits 1 if the operation\n"
+                       "failed, printing \"error: <CODE>: <message>\".",
+                   .examples = {"dictl operation wait dop3v0k8r2m1x7c5b4a9"},
+                   .make = [] { return std::make_unique<WaitOperation>(); }},
+              Verb{
+                  .name = "cancel",
+                  .summary = "request cancellation of a running operation",
+                  .usage = "dictl operation cancel OPERATION_ID [--wait]",
+                  .description =
+                      "Asks the controlplane to cancel the operation. Cancellation is applied by the worker\n"
+                      "that drives it; with --wait dictl follows the operation until it has stopped (it\n"
+                      "then ends with CANCELLED, or with its own result if it finished first).",
+                  .examples = {"dictl operation cancel dop3v0k8r2m1x7c5b4a9",
+                               "dictl operation cancel dop3v0k8r2m1x7c5b4a9 --wait"},
+                  .make = [] { return std::make_unique<CancelOperation>(); }},
+          },
+  };
+}
+
+}  // namespace dedicated::dictl

@@ -1,0 +1,85 @@
+#pragma once
+// The gRPC side of dictl: one Client holds the stubs, and every call goes through Client::Call, which
+// builds the ClientContext (deadline, idempotency key; the authorization header of a later release slots
+// in there too) and retries UNAVAILABLE.
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "absl/time/time.h"
+#include "dedicated/v1/instance_service.grpc.pb.h"
+#include "dedicated/v1/model_service.grpc.pb.h"
+#include "dedicated/v1/operation_service.grpc.pb.h"
+
+namespace dedicated::dictl {
+
+inline constexpr char kDefaultEndpoint[] = "127.0.0.1:50051";
+inline constexpr char kIdempotencyKeyHeader[] = "idempotency-key";
+
+struct RetryPolicy {
+  // Retries after the first attempt, so at most max_retries + 1 attempts.
+  int max_retries = 3;
+  absl::Duration initial_backoff = absl::Milliseconds(250);
+  double multiplier = 2.0;
+};
+
+struct ClientOptions {
+  std::string endpoint = kDefaultEndpoint;
+  // Deadline of each single RPC attempt.
+  absl::Duration timeout = absl::Seconds(30);
+  RetryPolicy retry;
+  // How to wait between attempts; tests replace it to stay fast. Null means absl::SleepFor.
+  std::function<void(absl::Duration)> sleep;
+};
+
+struct CallOptions {
+  // Sent as `idempotency-key` metadata. The server returns the same Operation for the same key, which
+  // is what makes retrying a state-changing call safe.
+  std::string idempotency_key;
+};
+
+class Client {
+ public:
+  Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions options);
+
+  // A plaintext channel to options.endpoint. The channel connects lazily, so this never fails; an
+  // unreachable endpoint shows up as UNAVAILABLE on the first call.
+  static std::unique_ptr<Client> Connect(ClientOptions options);
+
+  v1::InstanceService::StubInterface& instances() { return *instances_; }
+  v1::OperationService::StubInterface& operations() { return *operations_; }
+  v1::ModelService::StubInterface& models() { return *models_; }
+  const ClientOptions& options() const { return options_; }
+
+  // The one place a ClientContext is made, so that every RPC has a deadline and the same metadata.
+  std::unique_ptr<grpc::ClientContext> NewContext(const CallOptions& call = {}) const;
+
+  // Runs `rpc` with a fresh context per attempt and retries UNAVAILABLE with backoff. Retrying is safe
+  // for everything dictl sends: reads and Cancel are naturally idempotent, and state-changing calls carry
+  // an idempotency key that stays the same across attempts.
+  grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& rpc,
+                    const CallOptions& call = {});
+
+ private:
+  ClientOptions options_;
+  std::unique_ptr<v1::InstanceService::StubInterface> instances_;
+  std::unique_ptr<v1::OperationService::StubInterface> operations_;
+  std::unique_ptr<v1::ModelService::StubInterface> models_;
+};
+
+// "INVALID_ARGUMENT", "NOT_FOUND", ...; "CODE_<n>" for a code outside google.rpc.Code.
+std::string StatusCodeName(int code);
+
+// True when the status says the channel never reached a server (refused, unresolvable name), as
+// opposed to a server that answered UNAVAILABLE.
+bool IsConnectFailure(const grpc::Status& status);
+
+// Writes "error: <CODE_NAME>: <message>" to `err`; when the endpoint could not be reached, says which
+// endpoint and how to change it. Returns the exit code for a failed RPC.
+int ReportRpcError(const grpc::Status& status, const std::string& endpoint, std::ostream& err);
+
+}  // namespace dedicated::dictl
