@@ -18,7 +18,7 @@ op_json="$(dictl --format json instance deploy --folder "$E2E_FOLDER" --name cra
   --config S)" || fail "deploy failed: $op_json"
 op_id="$(jq -er '.id' <<<"$op_json")"
 iid="$(jq -er '.metadata.instance_id' <<<"$op_json")"
-wait_until 15 "replica placed" test "$(sql "SELECT count(*) FROM replicas WHERE instance_id = '$iid'")" = 1
+wait_until 15 "replica placed" 'test "$(replicas_of "$iid")" = 1' 
 [ "$(sql "SELECT done FROM operations WHERE id = '$op_id'")" = f ] || fail "operation finished too early"
 
 log "kill -9 the controlplane mid-operation"
@@ -30,9 +30,9 @@ sleep 1
 log "start it again"
 start_controlplane "$port" --catalog "$catalog" --operation-lease 2s
 result="$(dictl --format json --timeout 10s operation wait "$op_id")" || fail "operation wait failed: $result"
-[ "$(jq -r '.response.status // empty' <<<"$result")" = ACTIVE ] || fail "operation did not end ACTIVE: $result"
+[ "$(jq -r '.status' <<<"$result")" = ACTIVE ] || fail "operation did not end with an ACTIVE instance: $result"
 [ "$(dictl --format json instance get "$iid" | jq -r .status)" = ACTIVE ] || fail "instance not ACTIVE"
-[ "$(sql "SELECT count(*) FROM replicas WHERE instance_id = '$iid'")" = 1 ] || fail "more than one replica"
+[ "$(replicas_of "$iid")" = 1 ] || fail "more than one replica"
 [ "$(sql "SELECT count(*) FROM state_transitions WHERE instance_id = '$iid' AND replica_id IS NULL
           AND to_state = 'ACTIVE'")" = 1 ] || fail "ACTIVE reached more than once"
 [ "$(engines_of "$iid")" = 1 ] || fail "expected exactly one engine, found $(engines_of "$iid")"

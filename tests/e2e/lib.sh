@@ -58,7 +58,13 @@ e2e_cleanup() {
   for pid in "${E2E_PIDS[@]:-}"; do
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
   done
-  sleep 0.5
+  # Up to 5 s for a graceful exit (the agent stops its engines and reports), then SIGKILL.
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "${E2E_PIDS[@]:-}"; do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
   for pid in "${E2E_PIDS[@]:-}"; do
     [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
   done
@@ -71,12 +77,12 @@ e2e_cleanup() {
   exit "$rc"
 }
 
-# wait_until <seconds> <description> <command...>: polls the command every 0.2 s.
+# wait_until <seconds> <description> '<shell condition>': evaluates the condition every 0.2 s (quote it,
+# so that command substitutions inside run on every try, not once).
 wait_until() {
-  local timeout="$1" what="$2"
-  shift 2
+  local timeout="$1" what="$2" condition="$3"
   local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
+  until eval "$condition" >/dev/null 2>&1; do
     if [ "$SECONDS" -ge "$deadline" ]; then fail "timed out after ${timeout}s waiting for: $what"; fi
     sleep 0.2
   done
@@ -93,7 +99,7 @@ start_controlplane() {
   E2E_PIDS+=("$CP_PID")
   CP_ENDPOINT="127.0.0.1:$port"
   export DICTL_ENDPOINT="$CP_ENDPOINT"
-  wait_until 30 "controlplane on $CP_ENDPOINT" "$DI_BIN_DIR/dictl" --timeout 2s model list
+  wait_until 30 "controlplane on $CP_ENDPOINT" '"$DI_BIN_DIR/dictl" --timeout 2s model list' 
 }
 
 # start_agent <name> <gpus> [extra flags]: pid in AGENT_PID.
@@ -107,11 +113,13 @@ start_agent() {
     >>"$E2E_DIR/agent-$name.log" 2>&1 &
   AGENT_PID=$!
   E2E_PIDS+=("$AGENT_PID")
-  wait_until 30 "node $name registered" test "$(sql "SELECT count(*) FROM nodes WHERE name = '$name'")" = 1
+  wait_until 30 "node $name registered" 'test "$(nodes_named "$name")" = 1' 
 }
 
 dictl() { "$DI_BIN_DIR/dictl" "$@"; }
 
+replicas_of() { sql "SELECT count(*) FROM replicas WHERE instance_id = '$1'"; }
+nodes_named() { sql "SELECT count(*) FROM nodes WHERE name = '$1'"; }
 free_gpus() { sql "SELECT count(*) FROM gpus WHERE replica_id IS NULL"; }
 endpoint_of() { sql "SELECT endpoint FROM replicas WHERE instance_id = '$1' AND state = 'READY' LIMIT 1"; }
 # engine-sim processes serving an instance (its id is among the served model names).

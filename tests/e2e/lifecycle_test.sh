@@ -35,7 +35,7 @@ log "stop"
 dictl instance stop "$iid" --wait >/dev/null || fail "stop failed"
 [ "$(dictl --format json instance get "$iid" | jq -r .status)" = STOPPED ] || fail "not STOPPED"
 [ "$(free_gpus)" = 8 ] || fail "GPUs not freed after stop"
-wait_until 10 "engine of $iid gone" test "$(engines_of "$iid")" = 0
+wait_until 10 "engine of $iid gone" 'test "$(engines_of "$iid")" = 0' 
 if curl -sf --max-time 2 "http://$endpoint/health" >/dev/null; then fail "engine still answers after stop"; fi
 
 log "start"
@@ -46,9 +46,10 @@ chat "$(endpoint_of "$iid")" "$iid" >/dev/null || fail "no answer after start"
 log "delete"
 dictl instance delete "$iid" --wait >/dev/null || fail "delete failed"
 if dictl instance get "$iid" >/dev/null 2>&1; then fail "deleted instance still found"; fi
-dictl instance get "$iid" 2>&1 | grep -q "NOT_FOUND" || fail "get of a deleted instance should say NOT_FOUND"
+out="$(dictl instance get "$iid" 2>&1)" && fail "get of a deleted instance succeeded"
+grep -q "NOT_FOUND" <<<"$out" || fail "get of a deleted instance should say NOT_FOUND, said: $out"
 [ "$(free_gpus)" = 8 ] || fail "GPUs not freed after delete"
-wait_until 10 "no engine left" test "$(engines_of "$iid")" = 0
+wait_until 10 "no engine left" 'test "$(engines_of "$iid")" = 0' 
 if dictl instance delete "$iid" >/dev/null 2>&1; then fail "second delete should fail"; fi
 
 log "a failed deploy exits non-zero with the server's message"
