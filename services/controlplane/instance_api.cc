@@ -93,7 +93,7 @@ absl::StatusOr<v1::Operation> InstanceApi::Mutate(DbSession& db, const RequestCo
 absl::StatusOr<Instance> InstanceApi::Get(DbSession& db, const RequestContext& rc, const v1::GetInstanceRequest& req) {
   DI_RETURN_IF_ERROR(ValidateId("instance_id", req.instance_id()));
   Instance out;
-  DI_RETURN_IF_ERROR(db.InTransaction("get instance", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
+  DI_RETURN_IF_ERROR(db.ReadOneStatement("get instance", [&](pqxx::nontransaction& tx, DbSession& s) -> absl::Status {
     DI_ASSIGN_OR_RETURN(InstanceRow row, LoadInstance(tx, s, req.instance_id(), /*for_update=*/false));
     out = std::move(row.proto);
     return absl::OkStatus();
@@ -111,7 +111,7 @@ absl::StatusOr<v1::ListInstancesResponse> InstanceApi::List(DbSession& db, const
   std::string query = absl::StrCat("instances|", req.folder_id(), "|", req.filter(), "|", static_cast<int>(order));
   DI_ASSIGN_OR_RETURN(std::optional<PageCursor> after, DecodePageToken("page_token", req.page_token(), query));
   v1::ListInstancesResponse out;
-  DI_RETURN_IF_ERROR(db.InTransaction("list instances", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
+  DI_RETURN_IF_ERROR(db.ReadOneStatement("list instances", [&](pqxx::nontransaction& tx, DbSession& s) -> absl::Status {
     DI_ASSIGN_OR_RETURN(InstancePage page, ListInstances(tx, s, req.folder_id(), filter, order, after, page_size));
     out.Clear();
     for (auto& i : page.instances) *out.add_instances() = std::move(i);

@@ -102,7 +102,8 @@ std::string ModelUri(const std::string& folder_id, const std::string& instance_i
   return absl::StrCat("dedicated://", folder_id, "/", instance_id);
 }
 
-absl::StatusOr<InstanceRow> LoadInstance(pqxx::work& tx, DbSession& db, const std::string& id, bool for_update) {
+absl::StatusOr<InstanceRow> LoadInstance(pqxx::transaction_base& tx, DbSession& db, const std::string& id,
+                                         bool for_update) {
   pqxx::result r = db.Exec(tx, for_update ? kSelectInstanceForUpdate : kSelectInstance, id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("instance ", id, " not found"));
   return RowToInstance(r[0]);
@@ -134,7 +135,7 @@ absl::Status UpdateInstanceFields(pqxx::work& tx, DbSession& db, const dedicated
   return absl::OkStatus();
 }
 
-absl::StatusOr<InstancePage> ListInstances(pqxx::work& tx, DbSession& db, const std::string& folder_id,
+absl::StatusOr<InstancePage> ListInstances(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
                                            const InstanceFilter& filter, InstanceOrder order,
                                            const std::optional<PageCursor>& after, int64_t page_size) {
   const Sql* sql = nullptr;

@@ -27,7 +27,8 @@ struct InstanceRow {
 };
 
 // NOT_FOUND for absent and deleted instances alike. `for_update` locks the row.
-absl::StatusOr<InstanceRow> LoadInstance(pqxx::work& tx, DbSession& db, const std::string& id, bool for_update);
+absl::StatusOr<InstanceRow> LoadInstance(pqxx::transaction_base& tx, DbSession& db, const std::string& id,
+                                         bool for_update);
 
 absl::Status InsertInstance(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& instance);
 
@@ -42,7 +43,7 @@ struct InstancePage {
   std::vector<dedicated::v1::Instance> instances;
   std::optional<PageCursor> next;
 };
-absl::StatusOr<InstancePage> ListInstances(pqxx::work& tx, DbSession& db, const std::string& folder_id,
+absl::StatusOr<InstancePage> ListInstances(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
                                            const InstanceFilter& filter, InstanceOrder order,
                                            const std::optional<PageCursor>& after, int64_t page_size);
 

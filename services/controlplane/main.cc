@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "services/catalog/catalog.h"
 #include "services/common/flags.h"
 #include "services/common/log.h"
@@ -116,6 +117,11 @@ int Serve(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   using namespace dedicated::controlplane;
+  // Debian builds Abseil without NDEBUG, so by default every absl::Mutex (gRPC's own locks included)
+  // runs deadlock detection: a global lock graph behind one spinlock, on every Lock and Unlock. That
+  // costs the API a good part of its throughput under load (docs/benchmarks.md). The tests link the
+  // library, not this main, and keep the detection.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   dedicated::BlockShutdownSignals();
   std::vector<std::string> args = dedicated::ArgsFrom(argc, argv);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -39,12 +39,20 @@ class DbSession {
   template <typename Fn>
   absl::Status InTransaction(absl::string_view name, Fn&& fn);
 
+  // Runs `fn(tx, *this)` without BEGIN/COMMIT (pqxx::nontransaction: each statement commits by itself).
+  // For reads that are one statement, where the transaction would triple the round trips to the
+  // database for nothing. `fn` must not write. Errors and retries as in InTransaction.
+  template <typename Fn>
+  absl::Status ReadOneStatement(absl::string_view name, Fn&& fn);
+
   // Forgets the connection (e.g. after it broke); the next use reconnects.
   void Reset();
 
  private:
   void Prepare(const Sql& sql);
-  template <typename Fn>
+  template <typename Tx, typename Fn>
+  absl::Status RetryAborted(absl::string_view name, Fn& fn);
+  template <typename Tx, typename Fn>
   absl::Status TransactionOnce(absl::string_view name, Fn& fn);
 
   std::string dsn_;

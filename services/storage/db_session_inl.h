@@ -9,22 +9,32 @@ namespace dedicated::storage {
 
 template <typename Fn>
 absl::Status DbSession::InTransaction(absl::string_view name, Fn&& fn) {
+  return RetryAborted<pqxx::work>(name, fn);
+}
+
+template <typename Fn>
+absl::Status DbSession::ReadOneStatement(absl::string_view name, Fn&& fn) {
+  return RetryAborted<pqxx::nontransaction>(name, fn);
+}
+
+template <typename Tx, typename Fn>
+absl::Status DbSession::RetryAborted(absl::string_view name, Fn& fn) {
   // ABORTED (serialization failure, deadlock, a row taken concurrently) means "run the transaction
   // again"; do that a few times here so callers only see it when contention persists.
   absl::Status status;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    status = TransactionOnce(name, fn);
+    status = TransactionOnce<Tx>(name, fn);
     if (status.code() != absl::StatusCode::kAborted) return status;
   }
   return status;
 }
 
-template <typename Fn>
+template <typename Tx, typename Fn>
 absl::Status DbSession::TransactionOnce(absl::string_view name, Fn& fn) {
   auto conn = Connection();
   if (!conn.ok()) return conn.status();
   try {
-    pqxx::work tx(**conn, std::string(name));
+    Tx tx(**conn, std::string(name));
     absl::Status status = fn(tx, *this);
     if (!status.ok()) {
       tx.abort();
