@@ -313,7 +313,8 @@ absl::StatusOr<v1::Operation> InstanceApi::GetOperation(DbSession& db, const Req
                                                         const v1::GetOperationRequest& req) {
   DI_RETURN_IF_ERROR(ValidateId("operation_id", req.operation_id()));
   v1::Operation out;
-  DI_RETURN_IF_ERROR(db.InTransaction("get operation", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
+  // dictl and SDKs poll this: one statement, no BEGIN/COMMIT.
+  DI_RETURN_IF_ERROR(db.ReadOneStatement("get operation", [&](pqxx::nontransaction& tx, DbSession& s) -> absl::Status {
     DI_ASSIGN_OR_RETURN(OperationRow row, LoadOperation(tx, s, req.operation_id(), /*for_update=*/false));
     out = std::move(row.proto);
     return absl::OkStatus();

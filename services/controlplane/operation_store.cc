@@ -121,7 +121,7 @@ absl::StatusOr<OperationRow> InsertOperation(pqxx::work& tx, DbSession& db, cons
   return LoadOperation(tx, db, op.id, /*for_update=*/false);
 }
 
-absl::StatusOr<OperationRow> LoadOperation(pqxx::work& tx, DbSession& db, const std::string& id, bool for_update) {
+absl::StatusOr<OperationRow> LoadOperation(pqxx::transaction_base& tx, DbSession& db, const std::string& id, bool for_update) {
   pqxx::result r = db.Exec(tx, for_update ? kSelectForUpdate : kSelect, id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("operation ", id, " not found"));
   return RowToOperation(r[0]);

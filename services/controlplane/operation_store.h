@@ -51,7 +51,7 @@ struct NewOperation {
 };
 
 absl::StatusOr<OperationRow> InsertOperation(pqxx::work& tx, DbSession& db, const NewOperation& op);
-absl::StatusOr<OperationRow> LoadOperation(pqxx::work& tx, DbSession& db, const std::string& id, bool for_update);
+absl::StatusOr<OperationRow> LoadOperation(pqxx::transaction_base& tx, DbSession& db, const std::string& id, bool for_update);
 
 // The unfinished operation of an instance, if any.
 std::optional<OperationRow> LiveOperationOf(pqxx::work& tx, DbSession& db, const std::string& instance_id);

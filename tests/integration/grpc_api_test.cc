@@ -74,6 +74,20 @@ class GrpcApiTest : public ::testing::Test {
     return op;
   }
 
+  std::string RegisterNode(const std::string& name, int gpus) {
+    v1::RegisterNodeRequest reg;
+    reg.set_name(name);
+    reg.set_gpu_type("H100-80GB");
+    reg.set_gpu_count(gpus);
+    reg.set_address("127.0.0.1");
+    reg.set_engine_kind("engine-sim");
+    v1::RegisterNodeResponse registered;
+    auto ctx = Context();
+    grpc::Status s = nodes_->Register(ctx.get(), reg, &registered);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return registered.node_id();
+  }
+
   int FreeGpus() {
     pqxx::connection conn(db_.dsn());
     pqxx::work tx(conn);
@@ -143,20 +157,12 @@ TEST_F(GrpcApiTest, BadInputIsInvalidArgumentNamingTheField) {
 }
 
 TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
-  v1::RegisterNodeRequest reg;
-  reg.set_name("node-a");
-  reg.set_gpu_type("H100-80GB");
-  reg.set_gpu_count(8);
-  reg.set_address("127.0.0.1");
-  reg.set_engine_kind("engine-sim");
-  v1::RegisterNodeResponse registered;
-  auto rctx = Context();
-  ASSERT_TRUE(nodes_->Register(rctx.get(), reg, &registered).ok());
+  const std::string node_id = RegisterNode("node-a", 8);
 
   // The agent's stream: the first message is the (empty) snapshot.
   grpc::ClientContext watch_ctx;
   v1::WatchAssignmentsRequest watch;
-  watch.set_node_id(registered.node_id());
+  watch.set_node_id(node_id);
   auto stream = nodes_->WatchAssignments(&watch_ctx, watch);
   v1::Assignments assignments;
   ASSERT_TRUE(stream->Read(&assignments));
@@ -175,7 +181,7 @@ TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
 
   auto report = [&](v1::ReplicaStatus::State state) {
     v1::ReportReplicaStatusRequest r;
-    r.set_node_id(registered.node_id());
+    r.set_node_id(node_id);
     r.mutable_status()->set_replica_id(replica.replica_id());
     r.mutable_status()->set_state(state);
     r.mutable_status()->set_endpoint("127.0.0.1:20001");
@@ -208,18 +214,10 @@ TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
 }
 
 TEST_F(GrpcApiTest, ShutdownEndsOpenAssignmentStreams) {
-  v1::RegisterNodeRequest reg;
-  reg.set_name("node-b");
-  reg.set_gpu_type("H100-80GB");
-  reg.set_gpu_count(1);
-  reg.set_address("127.0.0.1");
-  reg.set_engine_kind("engine-sim");
-  v1::RegisterNodeResponse registered;
-  auto rctx = Context();
-  ASSERT_TRUE(nodes_->Register(rctx.get(), reg, &registered).ok());
+  const std::string node_id = RegisterNode("node-b", 1);
   grpc::ClientContext watch_ctx;
   v1::WatchAssignmentsRequest watch;
-  watch.set_node_id(registered.node_id());
+  watch.set_node_id(node_id);
   auto stream = nodes_->WatchAssignments(&watch_ctx, watch);
   v1::Assignments assignments;
   ASSERT_TRUE(stream->Read(&assignments));
