@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# The controlplane read-path benchmark in one command (docs/benchmarks.md, "Controlplane read path"):
+# installs missing Debian packages, builds controlplane and controlplane_load in Release into
+# build-bench/, starts a throwaway PostgreSQL 15, a controlplane on it, seeds instances, measures
+# InstanceService.Get and List under closed-loop load, then `pgbench -S` (select-only) on the same
+# cluster as the yardstick, and prints a summary with the ratio Get RPS / pgbench TPS and PASS/FAIL
+# against the goals (ratio >= 0.5, Get p99 <= 5 ms). Everything it starts is stopped on exit.
+#
+#   bench/run_controlplane_bench.sh                     defaults: 32 clients, 10 s per run
+#   bench/run_controlplane_bench.sh --duration 30 --concurrency 64
+#   bench/run_controlplane_bench.sh --skip-build --keep  reuse build-bench/, keep logs and the cluster dir
+#
+# Flags (environment variables in brackets):
+#   --duration S         measured seconds of each run, pgbench -T too   [DI_BENCH_DURATION=10]
+#   --warmup S           unmeasured load before each gRPC run             [DI_BENCH_WARMUP=2]
+#   --concurrency N      calls in flight; pgbench -c                      [DI_BENCH_CONCURRENCY=32]
+#   --channels N         gRPC connections of the load client              [DI_BENCH_CHANNELS=4]
+#   --db-connections N   controlplane --db-connections                    [DI_BENCH_DB_CONNECTIONS=4]
+#   --seed N             instances in the bench folder                    [DI_BENCH_SEED=1000]
+#   --skip-build         use the binaries already in build-bench/bin      [DI_BENCH_SKIP_BUILD=1]
+#   --bin-dir DIR        use controlplane and controlplane_load from DIR (no build), e.g. to compare
+#                        a branch's build against this one                 [DI_BENCH_BIN_DIR]
+#   --keep               keep the run directory (logs) instead of removing it
+#   --strict             exit 3 when a goal is missed (default: print FAIL, exit 0)
+
+# The cleanup runs only from the EXIT trap, which shellcheck 0.9 takes for unreachable code.
+# shellcheck disable=SC2317
+
+set -euo pipefail
+
+DI_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "${DI_REPO_ROOT}"
+
+duration="${DI_BENCH_DURATION:-10}"
+warmup="${DI_BENCH_WARMUP:-2}"
+concurrency="${DI_BENCH_CONCURRENCY:-32}"
+channels="${DI_BENCH_CHANNELS:-4}"
+db_connections="${DI_BENCH_DB_CONNECTIONS:-4}"
+seed="${DI_BENCH_SEED:-1000}"
+skip_build="${DI_BENCH_SKIP_BUILD:-0}"
+bin_dir="${DI_BENCH_BIN_DIR:-}"
+keep=0
+strict=0
+
+usage() { sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+while (($# > 0)); do
+  case "$1" in
+    --duration) duration="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --concurrency) concurrency="$2"; shift 2 ;;
+    --channels) channels="$2"; shift 2 ;;
+    --db-connections) db_connections="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --skip-build) skip_build=1; shift ;;
+    --bin-dir) bin_dir="$2"; shift 2 ;;
+    --keep) keep=1; shift ;;
+    --strict) strict=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "run_controlplane_bench.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for n in "${duration}" "${warmup}" "${concurrency}" "${channels}" "${db_connections}" "${seed}"; do
+  [[ "${n}" =~ ^[0-9]+$ ]] || { echo "run_controlplane_bench.sh: not a whole number: ${n}" >&2; exit 2; }
+done
+((duration >= 1 && concurrency >= 1 && seed >= 1)) || {
+  echo "run_controlplane_bench.sh: --duration, --concurrency and --seed must be at least 1" >&2
+  exit 2
+}
+
+log() { echo "bench: $*"; }
+
+# Debian packages (di_install_deps) and the throwaway cluster (di_pg_start, di_pg_stop, di_pg_createdb):
+# the same helpers as tests/run.sh.
+# shellcheck source=tests/lib/deps.sh
+source tests/lib/deps.sh
+# shellcheck source=tests/lib/pg.sh
+source tests/lib/pg.sh
+PG_BIN="${DI_PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+# ---------------------------------------------------------------------------------------------------
+run_dir=""
+controlplane_pid=""
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n "${controlplane_pid}" ]] && kill -0 "${controlplane_pid}" 2>/dev/null; then
+    kill -TERM "${controlplane_pid}"
+    wait "${controlplane_pid}" 2>/dev/null
+  fi
+  if [[ -n "${run_dir}" && -d "${run_dir}" ]]; then
+    if ((keep)); then
+      di_pg_stop "${run_dir}/pg" --keep
+      log "kept ${run_dir} (controlplane.log, pg/postgres.log, *.json, pgbench.log)"
+    else
+      di_pg_stop "${run_dir}/pg" >/dev/null
+      rm -rf -- "${run_dir}"
+    fi
+  fi
+  exit "${rc}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# CPU time (clock ticks) a process has used; with "tree", the time of its reaped children too.
+proc_ticks() {
+  local pid="$1" tree="${2:-}" stat
+  stat="$(cat "/proc/${pid}/stat" 2>/dev/null)" || { echo 0; return; }
+  stat="${stat##*) }" # fields after "(comm) ", which may contain spaces; utime is field 14 overall
+  read -r -a f <<<"${stat}"
+  if [[ "${tree}" == "tree" ]]; then
+    echo $((f[11] + f[12] + f[13] + f[14]))
+  else
+    echo $((f[11] + f[12]))
+  fi
+}
+
+# CPU ticks of the whole PostgreSQL cluster: the postmaster with every backend it reaped, plus live ones.
+pg_ticks() {
+  local postmaster total child
+  postmaster="$(head -n 1 "${run_dir}/pg/data/postmaster.pid")"
+  total="$(proc_ticks "${postmaster}" tree)"
+  for child in $(pgrep -P "${postmaster}"); do total=$((total + $(proc_ticks "${child}"))); done
+  echo "${total}"
+}
+
+# Busy and total ticks of the machine (all CPUs), from /proc/stat.
+machine_ticks() {
+  local -a c
+  read -r -a c </proc/stat
+  echo "$((c[1] + c[2] + c[3] + c[6] + c[7] + c[8])) $((c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7] + c[8]))"
+}
+
+ticks_per_s="$(getconf CLK_TCK)"
+ncpu="$(nproc)"
+cores() { awk -v t="$1" -v hz="${ticks_per_s}" -v s="$2" 'BEGIN { printf "%.2f", t / hz / s }'; }
+
+# Runs a command and reports the cores used by the controlplane, PostgreSQL and the whole machine
+# while it ran, in the variable named $1 (a human string).
+measure_cpu() {
+  local __out="$1"
+  shift
+  local cp0 pg0 m0 t0 cp1 pg1 m1 t1 start end wall
+  cp0="$(proc_ticks "${controlplane_pid:-0}")"
+  pg0="$(pg_ticks)"
+  read -r m0 t0 < <(machine_ticks)
+  start="$(date +%s.%N)"
+  "$@"
+  end="$(date +%s.%N)"
+  cp1="$(proc_ticks "${controlplane_pid:-0}")"
+  pg1="$(pg_ticks)"
+  read -r m1 t1 < <(machine_ticks)
+  wall="$(awk -v a="${start}" -v b="${end}" 'BEGIN { print b - a }')"
+  printf -v "${__out}" 'controlplane %s, postgres %s, machine busy %s of %s cores' \
+    "$(cores $((cp1 - cp0)) "${wall}")" "$(cores $((pg1 - pg0)) "${wall}")" \
+    "$(awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }')" "${ncpu}"
+}
+
+load_average() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# ---------------------------------------------------------------------------------------------------
+log "machine: ${ncpu} CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average $(load_average)"
+
+di_install_deps
+
+BUILD_DIR="${DI_REPO_ROOT}/build-bench"
+BIN="${BUILD_DIR}/bin"
+if [[ -n "${bin_dir}" ]]; then
+  BIN="$(cd "${bin_dir}" && pwd -P)"
+  [[ -x "${BIN}/controlplane" && -x "${BIN}/controlplane_load" ]] ||
+    { log "--bin-dir ${bin_dir}: controlplane or controlplane_load missing"; exit 2; }
+  log "using the binaries in ${BIN}"
+elif ((skip_build)) && [[ -x "${BIN}/controlplane" && -x "${BIN}/controlplane_load" ]]; then
+  log "skipping the build, using ${BIN}"
+else
+  log "building controlplane and controlplane_load (Release) in ${BUILD_DIR}"
+  cmake -S . -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDI_BUILD_TESTS=OFF -DDI_BUILD_BENCH=ON >/dev/null
+  if ! ninja -C "${BUILD_DIR}" -j "${ncpu}" controlplane controlplane_load >"${BUILD_DIR}/bench-build.log" 2>&1; then
+    tail -n 40 "${BUILD_DIR}/bench-build.log" >&2
+    log "build failed (log: ${BUILD_DIR}/bench-build.log)"
+    exit 1
+  fi
+fi
+
+run_dir="$(mktemp -d /tmp/di-bench.XXXXXX)"
+chmod 0755 "${run_dir}"
+di_pg_start "${run_dir}/pg"
+di_pg_createdb bench
+di_pg_createdb pgbench
+
+# --db-connections: the API pool is where Get waits for PostgreSQL. On 2 cores the backends, the
+# controlplane and the load client share the CPUs, so a few connections keep PostgreSQL busy while
+# gRPC threads do their part; many more only add context switches (see docs/benchmarks.md).
+log "starting controlplane (--db-connections ${db_connections})"
+"${BIN}/controlplane" serve --database-url "postgresql://postgres@127.0.0.1:${DI_PG_PORT}/bench" \
+  --listen 127.0.0.1:0 --metrics-listen "" --db-connections "${db_connections}" --log-level info \
+  2>"${run_dir}/controlplane.log" &
+controlplane_pid=$!
+
+# The controlplane binds port 0 and logs the address it got.
+address=""
+for ((i = 0; i < 300; i++)); do
+  address="$(jq -r 'select(.msg == "controlplane serving") | .address' "${run_dir}/controlplane.log" 2>/dev/null | head -n 1)"
+  [[ -n "${address}" ]] && break
+  kill -0 "${controlplane_pid}" 2>/dev/null || { cat "${run_dir}/controlplane.log" >&2; log "controlplane exited"; exit 1; }
+  sleep 0.1
+done
+[[ -n "${address}" ]] || { log "controlplane did not report its address within 30 s"; exit 1; }
+log "controlplane serving on ${address}; seeding ${seed} instances"
+load=("${BIN}/controlplane_load" --target "${address}" --folder bench --channels "${channels}")
+"${load[@]}" --wait-ready 30s --seed "${seed}" --duration 0
+
+# Other work on the machine (a compile, say) takes CPU from the benchmark: measure what is busy while
+# we are idle, and say so. The load average lags by minutes, so it is printed for the record only.
+idle_busy() {
+  local m0 t0 m1 t1
+  read -r m0 t0 < <(machine_ticks)
+  sleep 2
+  read -r m1 t1 < <(machine_ticks)
+  awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }'
+}
+busy_before="$(idle_busy)"
+load_before="$(load_average)"
+log "before the runs: ${busy_before} of ${ncpu} cores busy with other work; load average ${load_before}"
+if awk -v b="${busy_before}" 'BEGIN { exit !(b > 0.25) }'; then
+  log "WARNING: other work is using ${busy_before} cores; it competes with the benchmark and the figures will be low"
+fi
+
+results=()
+run_load() {
+  local rpc="$1" out="${run_dir}/$1.json" cpu
+  log "InstanceService.${rpc^}: ${concurrency} clients, ${warmup} s warm-up + ${duration} s"
+  measure_cpu cpu "${load[@]}" --rpc "${rpc}" --concurrency "${concurrency}" --warmup "${warmup}s" \
+    --duration "${duration}s" --json >"${out}"
+  jq -r '"  \(.requests) requests, \(.errors) errors, \(.rps) RPS, p50 \(.p50_ms) ms, p90 \(.p90_ms) ms, p99 \(.p99_ms) ms, max \(.max_ms) ms" +
+         (if .first_error != "" then ", first error: \(.first_error)" else "" end)' "${out}"
+  echo "  cores used: ${cpu}, load client $(jq -r .client_cpu_cores "${out}")"
+  results+=("${rpc}: ${cpu}, load client $(jq -r .client_cpu_cores "${out}")")
+}
+run_load get
+run_load list
+
+# The yardstick runs alone: stop the controlplane so that its idle pollers do not share the CPU.
+kill -TERM "${controlplane_pid}"
+wait "${controlplane_pid}" || true
+controlplane_pid=""
+
+pg_cpu=""
+log "pgbench -i -s 1 into database pgbench"
+"${PG_BIN}/pgbench" -h 127.0.0.1 -p "${DI_PG_PORT}" -U postgres -i -s 1 -q pgbench >"${run_dir}/pgbench-init.log" 2>&1 ||
+  { cat "${run_dir}/pgbench-init.log" >&2; exit 1; }
+log "pgbench -S -c ${concurrency} -j 2 -T ${duration} (select-only)"
+measure_cpu pg_cpu "${PG_BIN}/pgbench" -h 127.0.0.1 -p "${DI_PG_PORT}" -U postgres -S -c "${concurrency}" -j 2 \
+  -T "${duration}" pgbench >"${run_dir}/pgbench.log" 2>&1 || { cat "${run_dir}/pgbench.log" >&2; exit 1; }
+# PostgreSQL 15 prints "tps = N (without initial connection time)"; before 14 "(excluding connections establishing)".
+pgbench_tps="$(sed -nE 's/^tps = ([0-9.]+) \((without initial connection time|excluding connections establishing)\)$/\1/p' "${run_dir}/pgbench.log")"
+[[ -n "${pgbench_tps}" ]] || { cat "${run_dir}/pgbench.log" >&2; log "no TPS in the pgbench output"; exit 1; }
+pgbench_latency="$(sed -nE 's/^latency average = ([0-9.]+) ms$/\1/p' "${run_dir}/pgbench.log")"
+echo "  ${pgbench_tps} TPS, latency average ${pgbench_latency:-?} ms"
+echo "  cores used: ${pg_cpu} (the rest of the busy cores is pgbench itself)"
+load_after="$(load_average)"
+
+# ---------------------------------------------------------------------------------------------------
+get() { jq -r ".$2" "${run_dir}/$1.json"; }
+ratio="$(awk -v a="$(get get rps)" -v b="${pgbench_tps}" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+ratio_ok="$(awk -v r="${ratio}" 'BEGIN { print (r >= 0.5) ? "PASS" : "FAIL" }')"
+p99_ok="$(awk -v p="$(get get p99_ms)" 'BEGIN { print (p <= 5.0) ? "PASS" : "FAIL" }')"
+
+echo
+echo "== Controlplane read path: ${concurrency} concurrent clients, ${duration} s per run, ${channels} channels, --db-connections ${db_connections}, ${seed} instances"
+printf '%-28s %12s %10s %10s %10s %8s\n' "run" "RPS/TPS" "p50 ms" "p99 ms" "max ms" "errors"
+printf '%-28s %12s %10s %10s %10s %8s\n' "InstanceService.Get" "$(get get rps)" "$(get get p50_ms)" "$(get get p99_ms)" "$(get get max_ms)" "$(get get errors)"
+printf '%-28s %12s %10s %10s %10s %8s\n' "InstanceService.List (100)" "$(get list rps)" "$(get list p50_ms)" "$(get list p99_ms)" "$(get list max_ms)" "$(get list errors)"
+printf '%-28s %12s %10s %10s %10s %8s\n' "pgbench -S" "${pgbench_tps}" "-" "-" "-" "-"
+echo
+printf 'Get RPS / pgbench TPS = %s   goal >= 0.5   %s\n' "${ratio}" "${ratio_ok}"
+printf 'Get p99 = %s ms          goal <= 5 ms  %s\n' "$(get get p99_ms)" "${p99_ok}"
+echo
+echo "CPU while running (cores): ${results[0]}"
+echo "                           ${results[1]}"
+echo "                           pgbench: ${pg_cpu}"
+echo "other work before the runs: ${busy_before} of ${ncpu} cores busy; load average before: ${load_before}   after: ${load_after}"
+
+if ((strict)) && [[ "${ratio_ok}" != "PASS" || "${p99_ok}" != "PASS" ]]; then
+  exit 3
+fi
