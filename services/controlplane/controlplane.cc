@@ -38,6 +38,7 @@ class GrpcParts {
  public:
   std::unique_ptr<storage::DbExecutor> executor;
   std::unique_ptr<RpcDispatcher> dispatcher;
+  std::unique_ptr<GetBatcher> gets;
   std::unique_ptr<InstanceServiceImpl> instance_service;
   std::unique_ptr<OperationServiceImpl> operation_service;
   std::unique_ptr<ModelServiceImpl> model_service;
@@ -82,7 +83,9 @@ absl::Status Controlplane::Start() {
   grpc_ = std::make_unique<GrpcParts>();
   grpc_->executor = std::make_unique<storage::DbExecutor>(config_.database_url, config_.db_threads, config_.db_queue);
   grpc_->dispatcher = std::make_unique<RpcDispatcher>(grpc_->executor.get(), metrics_.get());
-  grpc_->instance_service = std::make_unique<InstanceServiceImpl>(instance_api_.get(), grpc_->dispatcher.get());
+  grpc_->gets = std::make_unique<GetBatcher>(grpc_->executor.get(), grpc_->dispatcher.get(), config_.db_threads);
+  grpc_->instance_service =
+      std::make_unique<InstanceServiceImpl>(instance_api_.get(), grpc_->dispatcher.get(), grpc_->gets.get());
   grpc_->operation_service = std::make_unique<OperationServiceImpl>(instance_api_.get(), grpc_->dispatcher.get());
   grpc_->model_service = std::make_unique<ModelServiceImpl>(catalog_, grpc_->dispatcher.get());
   grpc_->node_service = std::make_unique<NodeServiceImpl>(node_api_.get(), grpc_->dispatcher.get(), hub_.get());

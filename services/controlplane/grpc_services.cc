@@ -15,9 +15,11 @@ using storage::DbSession;
     return API_CALL(db, rc, *req);                                                               \
   })
 
+// The hottest read: batched with its concurrent peers (get_batcher.h). InstanceApi::Get is the
+// same read for one id, for callers outside the RPC path.
 grpc::ServerUnaryReactor* InstanceServiceImpl::Get(grpc::CallbackServerContext* ctx, const v1::GetInstanceRequest* req,
                                                    v1::Instance* resp) {
-  DI_DISPATCH("InstanceService.Get", api_->Get);
+  return gets_->Get(ctx, req, resp);
 }
 grpc::ServerUnaryReactor* InstanceServiceImpl::List(grpc::CallbackServerContext* ctx,
                                                     const v1::ListInstancesRequest* req,

@@ -7,6 +7,7 @@
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "services/catalog/catalog.h"
 #include "services/controlplane/assignment_hub.h"
+#include "services/controlplane/get_batcher.h"
 #include "services/controlplane/instance_api.h"
 #include "services/controlplane/node_api.h"
 #include "services/controlplane/rpc_dispatch.h"
@@ -15,7 +16,7 @@ namespace dedicated::controlplane {
 
 class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
  public:
-  InstanceServiceImpl(InstanceApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  InstanceServiceImpl(InstanceApi* api, RpcDispatcher* rpc, GetBatcher* gets) : api_(api), rpc_(rpc), gets_(gets) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetInstanceRequest* req,
                                 v1::Instance* resp) override;
@@ -38,6 +39,7 @@ class InstanceServiceImpl final : public v1::InstanceService::CallbackService {
  private:
   InstanceApi* api_;
   RpcDispatcher* rpc_;
+  GetBatcher* gets_;
 };
 
 class OperationServiceImpl final : public v1::OperationService::CallbackService {

@@ -17,6 +17,10 @@ using storage::Sql;
 
 constexpr Sql kSelectInstance{"instance_select",
                               "SELECT " DI_INSTANCE_COLUMNS " FROM instances WHERE id = $1 AND deleted_at IS NULL"};
+// $1 is a text[] literal; ids are validated ([A-Za-z0-9._-]) before they get here.
+constexpr Sql kSelectInstances{"instance_select_many",
+                               "SELECT " DI_INSTANCE_COLUMNS
+                               " FROM instances WHERE id = ANY($1::text[]) AND deleted_at IS NULL"};
 constexpr Sql kSelectInstanceForUpdate{
     "instance_select_for_update",
     "SELECT " DI_INSTANCE_COLUMNS " FROM instances WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"};
@@ -107,6 +111,19 @@ absl::StatusOr<InstanceRow> LoadInstance(pqxx::transaction_base& tx, DbSession& 
   pqxx::result r = db.Exec(tx, for_update ? kSelectInstanceForUpdate : kSelectInstance, id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("instance ", id, " not found"));
   return RowToInstance(r[0]);
+}
+
+std::map<std::string, InstanceRow> LoadInstances(pqxx::transaction_base& tx, DbSession& db,
+                                                 const std::vector<std::string>& ids) {
+  std::string array = "{";
+  for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&array, i == 0 ? "" : ",", "\"", ids[i], "\"");
+  array += "}";
+  std::map<std::string, InstanceRow> out;
+  for (const auto& r : db.Exec(tx, kSelectInstances, array)) {
+    InstanceRow row = RowToInstance(r);
+    out.emplace(row.proto.id(), std::move(row));
+  }
+  return out;
 }
 
 absl::Status InsertInstance(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {

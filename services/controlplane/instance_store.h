@@ -2,6 +2,7 @@
 // SQL for the instances table. Functions run inside the caller's transaction so that a state change,
 // its transition row and its operation commit together.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ struct InstanceRow {
 // NOT_FOUND for absent and deleted instances alike. `for_update` locks the row.
 absl::StatusOr<InstanceRow> LoadInstance(pqxx::transaction_base& tx, DbSession& db, const std::string& id,
                                          bool for_update);
+
+// Live instances among `ids` (absent and deleted ones are simply missing from the result), by id.
+// One statement, for answering many concurrent Gets at once.
+std::map<std::string, InstanceRow> LoadInstances(pqxx::transaction_base& tx, DbSession& db,
+                                                 const std::vector<std::string>& ids);
 
 absl::Status InsertInstance(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& instance);
 

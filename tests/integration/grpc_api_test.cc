@@ -146,6 +146,57 @@ TEST_F(GrpcApiTest, IdempotencyKeyMetadataReturnsTheSameOperation) {
   EXPECT_THAT(s.error_message(), HasSubstr("idempotency-key"));
 }
 
+// Concurrent Gets are answered in batches (get_batcher.h): every caller must still get its own instance,
+// or NOT_FOUND for an id that does not exist.
+TEST_F(GrpcApiTest, ConcurrentGetsEachGetTheirOwnAnswer) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    v1::Operation op;
+    auto ctx = Context();
+    ASSERT_TRUE(instances_->Create(ctx.get(), ValidCreate("get-" + std::to_string(i)), &op).ok());
+    v1::CreateInstanceMetadata meta;
+    ASSERT_TRUE(op.metadata().UnpackTo(&meta));
+    ids.push_back(meta.instance_id());
+  }
+  constexpr int kCalls = 200;
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::GetInstanceRequest req;
+    v1::Instance resp;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  absl::Mutex mu;
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    auto call = std::make_unique<Call>();
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    call->req.set_instance_id(i % 6 == 5 ? "dinnosuchinstance000" : ids[i % 6]);
+    calls.push_back(std::move(call));
+  }
+  for (auto& call : calls) {
+    Call* c = call.get();
+    instances_->async()->Get(&c->ctx, &c->req, &c->resp, [c, &mu, &done](grpc::Status s) {
+      absl::MutexLock lock(&mu);
+      c->status = std::move(s);
+      ++done;
+    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](int* d) { return *d == kCalls; }, &done));
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    if (i % 6 == 5) {
+      EXPECT_EQ(calls[i]->status.error_code(), grpc::StatusCode::NOT_FOUND) << i;
+    } else {
+      ASSERT_TRUE(calls[i]->status.ok()) << i << ": " << calls[i]->status.error_message();
+      EXPECT_EQ(calls[i]->resp.id(), ids[i % 6]);
+      EXPECT_EQ(calls[i]->resp.name(), "get-" + std::to_string(i % 6));
+    }
+  }
+}
+
 TEST_F(GrpcApiTest, BadInputIsInvalidArgumentNamingTheField) {
   v1::Operation op;
   auto req = ValidCreate("x");
@@ -154,6 +205,13 @@ TEST_F(GrpcApiTest, BadInputIsInvalidArgumentNamingTheField) {
   grpc::Status s = instances_->Create(ctx.get(), req, &op);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), ::testing::StartsWith("model_id:"));
+  v1::GetInstanceRequest get;
+  get.set_instance_id("no spaces allowed");
+  v1::Instance instance;
+  auto gctx = Context();
+  s = instances_->Get(gctx.get(), get, &instance);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), ::testing::StartsWith("instance_id:"));
 }
 
 TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
