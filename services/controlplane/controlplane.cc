@@ -83,7 +83,8 @@ absl::Status Controlplane::Start() {
   grpc_ = std::make_unique<GrpcParts>();
   grpc_->executor = std::make_unique<storage::DbExecutor>(config_.database_url, config_.db_threads, config_.db_queue);
   grpc_->dispatcher = std::make_unique<RpcDispatcher>(grpc_->executor.get(), metrics_.get());
-  grpc_->gets = std::make_unique<GetBatcher>(grpc_->executor.get(), grpc_->dispatcher.get(), config_.db_threads);
+  grpc_->gets = std::make_unique<GetBatcher>(grpc_->executor.get(), grpc_->dispatcher.get(),
+                                             std::min(config_.get_batches, config_.db_threads));
   grpc_->instance_service =
       std::make_unique<InstanceServiceImpl>(instance_api_.get(), grpc_->dispatcher.get(), grpc_->gets.get());
   grpc_->operation_service = std::make_unique<OperationServiceImpl>(instance_api_.get(), grpc_->dispatcher.get());

@@ -57,7 +57,7 @@ int Serve(const std::vector<std::string>& args) {
   std::string catalog_path;
   std::string log_level = "info";
   bool migrate = true;
-  int64_t db_threads = config.db_threads, workers = config.workers;
+  int64_t db_threads = config.db_threads, workers = config.workers, get_batches = config.get_batches;
   FlagSet flags("Usage: controlplane serve --database-url URL [flags]\nServes the gRPC API until SIGTERM or SIGINT.");
   AddDatabaseFlag(flags, &config.database_url);
   flags.String("listen", "DI_LISTEN_ADDRESS", &config.listen_address, "gRPC listen address (host:port)");
@@ -67,6 +67,8 @@ int Serve(const std::vector<std::string>& args) {
                "model catalog file (protobuf text format); default: the catalog compiled into this binary");
   flags.Bool("migrate", "DI_MIGRATE_ON_START", &migrate, "apply database migrations before serving");
   flags.Int("db-connections", "DI_DB_CONNECTIONS", &db_threads, "database connections for API calls");
+  flags.Int("get-batches", "DI_GET_BATCHES", &get_batches,
+            "InstanceService.Get batches in flight at once (concurrent Gets share one query per batch)");
   flags.Int("workers", "DI_WORKERS", &workers, "operation worker threads (each has its own connection)");
   flags.Duration("operation-lease", "DI_OPERATION_LEASE", &config.operation_lease,
                  "how long a claimed operation stays with a worker that stopped answering");
@@ -96,6 +98,10 @@ int Serve(const std::vector<std::string>& args) {
   if (workers < 1 || workers > 64) return Fail(absl::InvalidArgumentError("--workers: 1 to 64"));
   config.db_threads = static_cast<int>(db_threads);
   config.workers = static_cast<int>(workers);
+  if (get_batches < 1 || get_batches > db_threads) {
+    return Fail(absl::InvalidArgumentError("--get-batches: 1 to --db-connections"));
+  }
+  config.get_batches = static_cast<int>(get_batches);
 
   auto catalog = catalog_path.empty() ? catalog::Catalog::FromText(catalog::EmbeddedCatalogText())
                                       : catalog::Catalog::FromFile(catalog_path);
