@@ -28,10 +28,16 @@ Metrics::Metrics()
                    .Add({})) {}
 
 void Metrics::RecordRpc(const std::string& method, const std::string& code, double seconds) {
-  rpc_total_.Add({{"method", method}, {"code", code}}).Increment();
   prometheus::Histogram* h;
+  prometheus::Counter* c;
   {
     absl::MutexLock lock(&mu_);
+    std::string key = method + '\x1f' + code;
+    auto counter = counters_.find(key);
+    if (counter == counters_.end()) {
+      counter = counters_.emplace(key, &rpc_total_.Add({{"method", method}, {"code", code}})).first;
+    }
+    c = counter->second;
     auto it = histograms_.find(method);
     if (it == histograms_.end()) {
       static const prometheus::Histogram::BucketBoundaries kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -40,6 +46,7 @@ void Metrics::RecordRpc(const std::string& method, const std::string& code, doub
     }
     h = it->second;
   }
+  c->Increment();
   h->Observe(seconds);
 }
 
