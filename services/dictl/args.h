@@ -9,12 +9,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "services/common/labels.h"
 
 namespace dedicated::dictl {
 
-// "k=v,k2=v2" -> {k: v, k2: v2}. Keys must be non-empty and unique; values may be empty; whitespace
-// around keys and values is dropped. An empty string is an empty map (update uses it to clear labels).
-absl::StatusOr<std::map<std::string, std::string>> ParseLabels(absl::string_view text);
+// ParseLabels ("k=v,k2=v2") is shared with node-agent: services/common/labels.h. An empty string is an
+// empty map (update uses it to clear labels).
+using ::dedicated::ParseLabels;
 
 // "s", "M", ... -> "S" | "M" | "L".
 absl::StatusOr<std::string> ParseConfiguration(absl::string_view text);

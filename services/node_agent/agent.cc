@@ -60,19 +60,6 @@ class Agent::Backoff {
   std::mt19937 rng_{std::random_device{}()};
 };
 
-absl::StatusOr<std::map<std::string, std::string>> ParseLabels(absl::string_view text) {
-  std::map<std::string, std::string> labels;
-  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
-    absl::string_view key = absl::StripAsciiWhitespace(kv.first);
-    if (key.empty() || item.find('=') == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("--labels: want k=v,k2=v2, got \"", item, "\""));
-    }
-    labels[std::string(key)] = std::string(absl::StripAsciiWhitespace(kv.second));
-  }
-  return labels;
-}
-
 std::shared_ptr<grpc::Channel> MakeControlplaneChannel(const std::string& target) {
   grpc::ChannelArguments args;
   // The assignment stream can be silent for hours; keepalive pings notice a controlplane host that

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dedicated/v1/node_service.grpc.pb.h"
+#include "services/common/labels.h"
 #include "services/node_agent/engine_supervisor.h"
 #include "services/node_agent/metrics.h"
 
@@ -52,8 +53,8 @@ struct AgentOptions {
   absl::Duration shutdown_report_timeout = absl::Seconds(3);
 };
 
-// "k=v,k2=v2" -> {k: v, k2: v2}; INVALID_ARGUMENT naming --labels on a malformed or empty key.
-absl::StatusOr<std::map<std::string, std::string>> ParseLabels(absl::string_view text);
+// --labels parsing is shared with dictl: services/common/labels.h.
+using ::dedicated::ParseLabels;
 
 // A channel to the controlplane with the settings the agent's long-lived stream needs.
 std::shared_ptr<grpc::Channel> MakeControlplaneChannel(const std::string& target);
