@@ -296,7 +296,9 @@ void Agent::RunWatch() {
       watch_context_ = nullptr;
       if (watch_stopping_) return;
       reregistered = generation_ != generation;
-      if (status.error_code() == grpc::StatusCode::NOT_FOUND && node_id_ == node_id) {
+      // Only a NOT_FOUND about the current registration counts: a stream opened before the session thread
+      // registered again may still be refused for the old one (the node id is the same after a restart).
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND && !reregistered && node_id_ == node_id) {
         // Same as a NOT_FOUND heartbeat: the session thread registers again, then the stream reopens.
         node_id_.clear();
       }
