@@ -198,8 +198,9 @@ TEST(DbExecutor, RunsOnPoolAndRefusesWhenFull) {
     absl::MutexLock lock(&mu);
     mu.Await(absl::Condition(&release));
   }));
-  // Wait until the worker picked it, then fill the queue.
-  while (executor.busy() == 0) std::this_thread::yield();
+  // Wait until the single worker has taken the blocking task off the queue (busy() alone may still count
+  // the previous task, which marks itself done before the worker is back), then fill the queue.
+  while (executor.queued() != 0 || executor.busy() == 0) std::this_thread::yield();
   EXPECT_TRUE(executor.Submit([](DbSession&) {}));
   EXPECT_FALSE(executor.Submit([](DbSession&) {})) << "queue of 1 is full";
   absl::MutexLock lock(&mu);
