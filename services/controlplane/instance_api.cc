@@ -9,6 +9,7 @@
 #include "services/controlplane/instance_store.h"
 #include "services/controlplane/list_query.h"
 #include "services/controlplane/operation_store.h"
+#include "services/controlplane/row_codec.h"
 #include "services/controlplane/validation.h"
 
 namespace dedicated::controlplane {
@@ -30,18 +31,11 @@ std::string DeterministicBytes(const google::protobuf::Message& m) {
   return out;
 }
 
-template <typename M>
-google::protobuf::Any Pack(const M& m) {
-  google::protobuf::Any any;
-  any.PackFrom(m);
-  return any;
-}
-
 template <typename Metadata>
 google::protobuf::Any InstanceMetadata(const std::string& instance_id) {
   Metadata m;
   m.set_instance_id(instance_id);
-  return Pack(m);
+  return PackAny(m);
 }
 
 // The schema's unique index on live names surfaces as a raw constraint error; say it in API terms.
@@ -211,7 +205,7 @@ absl::StatusOr<v1::Operation> InstanceApi::Update(DbSession& db, const RequestCo
                     .instance_id = row.proto.id(),
                     .created_by = rc.subject_id,
                     .metadata = InstanceMetadata<v1::UpdateInstanceMetadata>(row.proto.id()),
-                    .response = Pack(row.proto)};
+                    .response = PackAny(row.proto)};
     return InsertOperation(tx, s, op);
   });
   if (!op.ok()) return DescribeNameConflict(op.status(), folder_for_error, name_for_error);

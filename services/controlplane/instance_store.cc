@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
 namespace {
@@ -86,16 +87,9 @@ InstanceRow RowToInstance(const pqxx::row& r) {
                                                                           : dedicated::v1::Instance::STATUS_UNSPECIFIED);
   p.set_status_message(r[9].as<std::string>());
   row.created_us = r[10].as<int64_t>();
-  p.mutable_created_at()->set_seconds(row.created_us / 1000000);
-  p.mutable_created_at()->set_nanos(static_cast<int32_t>(row.created_us % 1000000) * 1000);
+  SetTimestampMicros(p.mutable_created_at(), row.created_us);
   p.set_model_uri(ModelUri(p.folder_id(), p.id()));
   return row;
-}
-
-std::string LabelsJson(const dedicated::v1::Instance& instance) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : instance.labels()) j[k] = v;
-  return j.dump();
 }
 
 const char* NullableText(const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; }
@@ -127,7 +121,7 @@ std::map<std::string, InstanceRow> LoadInstances(pqxx::transaction_base& tx, DbS
 }
 
 absl::Status InsertInstance(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {
-  db.Exec(tx, kInsertInstance, i.id(), i.folder_id(), i.name(), i.description(), LabelsJson(i), i.model_id(),
+  db.Exec(tx, kInsertInstance, i.id(), i.folder_id(), i.name(), i.description(), LabelsJson(i.labels()), i.model_id(),
           i.configuration(), i.replica_count(), dedicated::v1::Instance::Status_Name(i.status()));
   RecordTransition(tx, db, i.id(), "", "", dedicated::v1::Instance::Status_Name(i.status()), "", "");
   return absl::OkStatus();
@@ -147,7 +141,7 @@ absl::Status SetInstanceStatus(pqxx::work& tx, DbSession& db, InstanceRow& row, 
 }
 
 absl::Status UpdateInstanceFields(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {
-  pqxx::result r = db.Exec(tx, kUpdateFields, i.id(), i.name(), i.description(), LabelsJson(i));
+  pqxx::result r = db.Exec(tx, kUpdateFields, i.id(), i.name(), i.description(), LabelsJson(i.labels()));
   if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("instance ", i.id(), " not found"));
   return absl::OkStatus();
 }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/controlplane/instance_store.h"
+#include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
 namespace {
@@ -73,12 +74,6 @@ constexpr Sql kMarkDown{"nodes_mark_down", R"sql(
   RETURNING id)sql"};
 constexpr Sql kInstancesOnNodes{"instances_on_nodes", R"sql(
   SELECT DISTINCT instance_id FROM replicas WHERE node_id = ANY(string_to_array($1, ',')))sql"};
-
-std::string LabelsJson(const google::protobuf::Map<std::string, std::string>& labels) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : labels) j[k] = v;
-  return j.dump();
-}
 
 std::vector<int> ParseIndices(const std::string& csv) {
   std::vector<int> out;

@@ -8,18 +8,12 @@
 #include "services/common/ids.h"
 #include "services/common/status_macros.h"
 #include "services/controlplane/node_store.h"
+#include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
 namespace {
 
 constexpr absl::Duration kReleasePoll = absl::Milliseconds(500);
-
-template <typename M>
-google::protobuf::Any Pack(const M& m) {
-  google::protobuf::Any any;
-  any.PackFrom(m);
-  return any;
-}
 
 StepOutcome Again(absl::Duration after, bool assignments_changed = false) {
   StepOutcome o;
@@ -101,7 +95,7 @@ absl::StatusOr<StepOutcome> OperationSteps::Provision(pqxx::work& tx, DbSession&
   }
   if (ready == instance.proto.replica_count()) {
     DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "ACTIVE", "", op.proto.id()));
-    FinishOperationWithResponse(tx, db, op.proto.id(), owner, Pack(instance.proto));
+    FinishOperationWithResponse(tx, db, op.proto.id(), owner, PackAny(instance.proto));
     return Finished("ok", false);
   }
   std::string progress = absl::StrCat("loading the model: ", ready, " of ", instance.proto.replica_count(),
@@ -188,10 +182,10 @@ absl::StatusOr<StepOutcome> OperationSteps::Release(pqxx::work& tx, DbSession& d
   }
   if (op.kind == kStopInstance) {
     DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "STOPPED", "", op.proto.id()));
-    FinishOperationWithResponse(tx, db, op.proto.id(), owner, Pack(instance.proto));
+    FinishOperationWithResponse(tx, db, op.proto.id(), owner, PackAny(instance.proto));
   } else {
     DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, kDeleted, "", op.proto.id()));
-    FinishOperationWithResponse(tx, db, op.proto.id(), owner, Pack(google::protobuf::Empty()));
+    FinishOperationWithResponse(tx, db, op.proto.id(), owner, PackAny(google::protobuf::Empty()));
   }
   return Finished("ok", true);
 }

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
 namespace {
@@ -64,11 +65,6 @@ constexpr Sql kInsertKey{"idempotency_insert", R"sql(
   INSERT INTO idempotency_keys (scope, key, request_fingerprint, operation_id, expires_at)
   VALUES ($1, $2, $3, $4, now() + interval '24 hours'))sql"};
 
-void SetTimestamp(google::protobuf::Timestamp* ts, int64_t us) {
-  ts->set_seconds(us / 1000000);
-  ts->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-}
-
 std::string Bytes(const pqxx::field& f) {
   if (f.is_null()) return "";
   pqxx::binarystring b(f);
@@ -84,8 +80,8 @@ OperationRow RowToOperation(const pqxx::row& r) {
   row.instance_id = r[3].as<std::string>();
   p.set_created_by(r[4].as<std::string>());
   row.created_us = r[5].as<int64_t>();
-  SetTimestamp(p.mutable_created_at(), row.created_us);
-  SetTimestamp(p.mutable_modified_at(), r[6].as<int64_t>());
+  SetTimestampMicros(p.mutable_created_at(), row.created_us);
+  SetTimestampMicros(p.mutable_modified_at(), r[6].as<int64_t>());
   p.set_done(r[7].as<bool>());
   p.mutable_metadata()->ParseFromString(Bytes(r[8]));
   if (!r[9].is_null()) p.mutable_error()->ParseFromString(Bytes(r[9]));

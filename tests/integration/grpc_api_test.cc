@@ -88,6 +88,13 @@ class GrpcApiTest : public ::testing::Test {
     return registered.node_id();
   }
 
+  // Opens a node's assignment stream as node-agent does.
+  std::unique_ptr<grpc::ClientReader<v1::Assignments>> Watch(grpc::ClientContext* ctx, const std::string& node_id) {
+    v1::WatchAssignmentsRequest watch;
+    watch.set_node_id(node_id);
+    return nodes_->WatchAssignments(ctx, watch);
+  }
+
   int FreeGpus() {
     pqxx::connection conn(db_.dsn());
     pqxx::work tx(conn);
@@ -219,9 +226,7 @@ TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
 
   // The agent's stream: the first message is the (empty) snapshot.
   grpc::ClientContext watch_ctx;
-  v1::WatchAssignmentsRequest watch;
-  watch.set_node_id(node_id);
-  auto stream = nodes_->WatchAssignments(&watch_ctx, watch);
+  auto stream = Watch(&watch_ctx, node_id);
   v1::Assignments assignments;
   ASSERT_TRUE(stream->Read(&assignments));
   EXPECT_EQ(assignments.replicas_size(), 0);
@@ -274,9 +279,7 @@ TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
 TEST_F(GrpcApiTest, ShutdownEndsOpenAssignmentStreams) {
   const std::string node_id = RegisterNode("node-b", 1);
   grpc::ClientContext watch_ctx;
-  v1::WatchAssignmentsRequest watch;
-  watch.set_node_id(node_id);
-  auto stream = nodes_->WatchAssignments(&watch_ctx, watch);
+  auto stream = Watch(&watch_ctx, node_id);
   v1::Assignments assignments;
   ASSERT_TRUE(stream->Read(&assignments));
   absl::Time start = absl::Now();
