@@ -9,6 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/log.h"
 #include "services/controlplane/assignment_hub.h"
+#include "services/controlplane/authorizer.h"
+#include "services/controlplane/iam_api.h"
+#include "services/controlplane/iam_cache.h"
 #include "services/controlplane/grpc_services.h"
 #include "services/controlplane/instance_api.h"
 #include "services/controlplane/metrics.h"
@@ -43,6 +46,12 @@ class GrpcParts {
   std::unique_ptr<OperationServiceImpl> operation_service;
   std::unique_ptr<ModelServiceImpl> model_service;
   std::unique_ptr<NodeServiceImpl> node_service;
+  std::unique_ptr<ResourceServiceImpl> resource_service;
+  std::unique_ptr<ServiceAccountServiceImpl> service_account_service;
+  std::unique_ptr<ApiKeyServiceImpl> api_key_service;
+  std::unique_ptr<AccessBindingServiceImpl> access_binding_service;
+  std::unique_ptr<BillingServiceImpl> billing_service;
+  std::unique_ptr<AccessSnapshotServiceImpl> access_snapshot_service;
   std::unique_ptr<grpc::Server> server;
   std::thread metrics_thread;
   absl::Mutex mu;
@@ -77,12 +86,16 @@ absl::Status Controlplane::Start() {
     runner_->Wake();
     hub_->Poke();
   });
+  iam_cache_ = std::make_unique<IamCache>(config_.database_url, config_.iam_poll);
+  iam_cache_->Start();
+  authorizer_ = std::make_unique<Authorizer>(iam_cache_.get(), clock_);
+  iam_api_ = std::make_unique<IamApi>(iam_cache_.get(), clock_);
   wakeups_->runner = runner_.get();
   wakeups_->hub = hub_.get();
 
   grpc_ = std::make_unique<GrpcParts>();
   grpc_->executor = std::make_unique<storage::DbExecutor>(config_.database_url, config_.db_threads, config_.db_queue);
-  grpc_->dispatcher = std::make_unique<RpcDispatcher>(grpc_->executor.get(), metrics_.get());
+  grpc_->dispatcher = std::make_unique<RpcDispatcher>(grpc_->executor.get(), metrics_.get(), authorizer_.get());
   grpc_->gets = std::make_unique<GetBatcher>(grpc_->executor.get(), grpc_->dispatcher.get(),
                                              std::min(config_.get_batches, config_.db_threads));
   grpc_->instance_service =
@@ -90,6 +103,15 @@ absl::Status Controlplane::Start() {
   grpc_->operation_service = std::make_unique<OperationServiceImpl>(instance_api_.get(), grpc_->dispatcher.get());
   grpc_->model_service = std::make_unique<ModelServiceImpl>(catalog_, grpc_->dispatcher.get());
   grpc_->node_service = std::make_unique<NodeServiceImpl>(node_api_.get(), grpc_->dispatcher.get(), hub_.get());
+
+  grpc_->resource_service = std::make_unique<ResourceServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
+  grpc_->service_account_service =
+      std::make_unique<ServiceAccountServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
+  grpc_->api_key_service = std::make_unique<ApiKeyServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
+  grpc_->access_binding_service = std::make_unique<AccessBindingServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
+  grpc_->billing_service = std::make_unique<BillingServiceImpl>(grpc_->dispatcher.get());
+  grpc_->access_snapshot_service =
+      std::make_unique<AccessSnapshotServiceImpl>(iam_cache_.get(), grpc_->dispatcher.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -99,6 +121,12 @@ absl::Status Controlplane::Start() {
   builder.RegisterService(grpc_->operation_service.get());
   builder.RegisterService(grpc_->model_service.get());
   builder.RegisterService(grpc_->node_service.get());
+  builder.RegisterService(grpc_->resource_service.get());
+  builder.RegisterService(grpc_->service_account_service.get());
+  builder.RegisterService(grpc_->api_key_service.get());
+  builder.RegisterService(grpc_->access_binding_service.get());
+  builder.RegisterService(grpc_->billing_service.get());
+  builder.RegisterService(grpc_->access_snapshot_service.get());
   grpc_->server = builder.BuildAndStart();
   if (grpc_->server == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen_address));
@@ -138,6 +166,7 @@ void Controlplane::Shutdown() {
   LogInfo("controlplane shutting down");
   // Streams first, so that Server::Shutdown does not wait for them until the grace period ends.
   hub_->Stop();
+  iam_cache_->CloseSubscribers();
   grpc_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.shutdown_grace)));
   grpc_->server->Wait();
@@ -149,6 +178,7 @@ void Controlplane::Shutdown() {
   }
   grpc_->metrics_thread.join();
   grpc_->executor.reset();  // drains queued tasks
+  iam_cache_->Stop();
   exposer_.reset();
   LogInfo("controlplane stopped");
 }

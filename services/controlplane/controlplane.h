@@ -19,6 +19,9 @@ class Exposer;
 namespace dedicated::controlplane {
 
 class AssignmentHub;
+class Authorizer;
+class IamApi;
+class IamCache;
 class GrpcParts;
 class InstanceApi;
 class Metrics;
@@ -61,6 +64,9 @@ class Controlplane {
   std::unique_ptr<OperationRunner> runner_;
   std::unique_ptr<NodeMonitor> node_monitor_;
   std::unique_ptr<AssignmentHub> hub_;
+  std::unique_ptr<IamCache> iam_cache_;
+  std::unique_ptr<Authorizer> authorizer_;
+  std::unique_ptr<IamApi> iam_api_;
   std::unique_ptr<GrpcParts> grpc_;
 };
 

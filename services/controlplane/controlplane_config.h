@@ -28,6 +28,9 @@ struct ControlplaneConfig {
   // No heartbeat for this long -> node DOWN.
   absl::Duration node_timeout = absl::Seconds(15);
   absl::Duration assignment_poll = absl::Milliseconds(500);
+  // How often the IAM snapshot checks for changes made through other controlplane replicas (this one's
+  // own changes apply at once). Revocations reach gateways within about this much.
+  absl::Duration iam_poll = absl::Milliseconds(200);
   absl::Duration shutdown_grace = absl::Seconds(5);
 };
 

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/controlplane/instance_store.h"
-#include "services/controlplane/validation.h"
 
 namespace dedicated::controlplane {
 namespace {
@@ -17,16 +16,15 @@ grpc::ServerUnaryReactor* GetBatcher::Get(grpc::CallbackServerContext* ctx, cons
                                           v1::Instance* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   absl::Time start = absl::Now();
-  absl::Status valid = RequestContextFromMetadata(*ctx).status();
-  if (valid.ok()) valid = ValidateId("instance_id", req->instance_id());
-  if (!valid.ok()) {
-    rpc_->Finish(reactor, kMethod, start, valid);
+  absl::StatusOr<RequestContext> rc = rpc_->Authenticate(ctx);
+  if (!rc.ok()) {
+    rpc_->Finish(reactor, kMethod, start, rc.status());
     return reactor;
   }
   bool start_drain = false;
   {
     absl::MutexLock lock(&mu_);
-    pending_.push_back(Pending{ctx, reactor, req, resp, start});
+    pending_.push_back(Pending{ctx, reactor, req, resp, start, std::move(*rc)});
     if (drains_ < max_drains_) {
       ++drains_;
       start_drain = true;
@@ -61,10 +59,13 @@ void GetBatcher::Drain(storage::DbSession& db) {
       batch.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + n));
       pending_.erase(pending_.begin(), pending_.begin() + n);
     }
+    // Authorization per Get, before the read (from memory once the instance's folder is known).
     std::vector<std::string> ids;
     ids.reserve(batch.size());
-    for (const Pending& p : batch) {
-      if (!p.ctx->IsCancelled()) ids.push_back(p.req->instance_id());
+    for (Pending& p : batch) {
+      if (p.ctx->IsCancelled()) continue;
+      p.denied = rpc_->authorizer()->Authorize(&db, p.rc, kMethod, *p.req);
+      if (p.denied.ok()) ids.push_back(p.req->instance_id());
     }
     std::map<std::string, InstanceRow> rows;
     absl::Status status = absl::OkStatus();
@@ -78,6 +79,8 @@ void GetBatcher::Drain(storage::DbSession& db) {
       if (p.ctx->IsCancelled()) {
         rpc_->Finish(p.reactor, kMethod, p.start,
                      absl::CancelledError("the client cancelled the call or its deadline passed"));
+      } else if (!p.denied.ok()) {
+        rpc_->Finish(p.reactor, kMethod, p.start, p.denied);
       } else if (!status.ok()) {
         rpc_->Finish(p.reactor, kMethod, p.start, status);
       } else if (auto it = rows.find(p.req->instance_id()); it == rows.end()) {

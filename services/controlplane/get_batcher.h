@@ -3,7 +3,7 @@
 // connection runs at a time, and each answers every Get queued when it starts with one
 // SELECT ... WHERE id = ANY($1). Under load this turns N round trips and N thread hand-offs into one
 // (the classic "data loader" batching); with a single caller the batch is one Get and nothing changes.
-// Per-call checks (cancellation, and authorization when it lands) happen per Get, not per batch.
+// Per-call checks (authentication, authorization, cancellation) happen per Get, not per batch.
 
 #include <vector>
 
@@ -35,6 +35,8 @@ class GetBatcher {
     const v1::GetInstanceRequest* req;
     v1::Instance* resp;
     absl::Time start;
+    RequestContext rc;
+    absl::Status denied;  // the authorization outcome, decided in Drain
   };
   void Drain(storage::DbSession& db);
 

@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "services/controlplane/latest_value_writer.h"
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/controlplane/validation.h"
@@ -11,8 +13,8 @@ namespace dedicated::controlplane {
 using storage::DbSession;
 
 #define DI_DISPATCH(METHOD, API_CALL)                                                            \
-  return rpc_->Dispatch(ctx, METHOD, resp, [this, req](DbSession& db, const RequestContext& rc) { \
-    return API_CALL(db, rc, *req);                                                               \
+  return rpc_->Dispatch(ctx, METHOD, req, resp, [this, req](DbSession& db, const RequestContext& rc) { \
+    return API_CALL(db, rc, *req);                                                                    \
   })
 
 // The hottest read: batched with its concurrent peers (get_batcher.h). InstanceApi::Get is the
@@ -61,14 +63,72 @@ grpc::ServerUnaryReactor* OperationServiceImpl::Cancel(grpc::CallbackServerConte
   DI_DISPATCH("OperationService.Cancel", api_->CancelOperation);
 }
 
+#define DI_IAM_RPC(CLASS, NAME, REQ, RESP, LABEL, API_CALL)                                                  \
+  grpc::ServerUnaryReactor* CLASS::NAME(grpc::CallbackServerContext* ctx, const v1::REQ* req, v1::RESP* resp) { \
+    DI_DISPATCH(LABEL, API_CALL);                                                                               \
+  }
+
+DI_IAM_RPC(ResourceServiceImpl, GetCloud, GetCloudRequest, Cloud, "ResourceService.GetCloud", api_->GetCloud)
+DI_IAM_RPC(ResourceServiceImpl, ListClouds, ListCloudsRequest, ListCloudsResponse, "ResourceService.ListClouds",
+           api_->ListClouds)
+DI_IAM_RPC(ResourceServiceImpl, CreateCloud, CreateCloudRequest, Operation, "ResourceService.CreateCloud",
+           api_->CreateCloud)
+DI_IAM_RPC(ResourceServiceImpl, GetFolder, GetFolderRequest, Folder, "ResourceService.GetFolder", api_->GetFolder)
+DI_IAM_RPC(ResourceServiceImpl, ListFolders, ListFoldersRequest, ListFoldersResponse, "ResourceService.ListFolders",
+           api_->ListFolders)
+DI_IAM_RPC(ResourceServiceImpl, CreateFolder, CreateFolderRequest, Operation, "ResourceService.CreateFolder",
+           api_->CreateFolder)
+DI_IAM_RPC(ServiceAccountServiceImpl, Get, GetServiceAccountRequest, ServiceAccount, "ServiceAccountService.Get",
+           api_->GetServiceAccount)
+DI_IAM_RPC(ServiceAccountServiceImpl, List, ListServiceAccountsRequest, ListServiceAccountsResponse,
+           "ServiceAccountService.List", api_->ListServiceAccounts)
+DI_IAM_RPC(ServiceAccountServiceImpl, Create, CreateServiceAccountRequest, ServiceAccount,
+           "ServiceAccountService.Create", api_->CreateServiceAccount)
+DI_IAM_RPC(ApiKeyServiceImpl, Create, CreateApiKeyRequest, CreateApiKeyResponse, "ApiKeyService.Create",
+           api_->CreateApiKey)
+DI_IAM_RPC(ApiKeyServiceImpl, List, ListApiKeysRequest, ListApiKeysResponse, "ApiKeyService.List",
+           api_->ListApiKeys)
+DI_IAM_RPC(ApiKeyServiceImpl, Delete, DeleteApiKeyRequest, DeleteApiKeyResponse, "ApiKeyService.Delete",
+           api_->DeleteApiKey)
+DI_IAM_RPC(AccessBindingServiceImpl, ListAccessBindings, ListAccessBindingsRequest, ListAccessBindingsResponse,
+           "AccessBindingService.ListAccessBindings", api_->ListAccessBindings)
+DI_IAM_RPC(AccessBindingServiceImpl, SetAccessBindings, SetAccessBindingsRequest, Operation,
+           "AccessBindingService.SetAccessBindings", api_->SetAccessBindings)
+DI_IAM_RPC(AccessBindingServiceImpl, UpdateAccessBindings, UpdateAccessBindingsRequest, Operation,
+           "AccessBindingService.UpdateAccessBindings", api_->UpdateAccessBindings)
+
+#undef DI_IAM_RPC
 #undef DI_DISPATCH
+
+namespace {
+template <typename Response>
+absl::StatusOr<Response> UsageNotYetMetered() {
+  return absl::UnimplementedError("usage metering is not available in this release (issue 5)");
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* BillingServiceImpl::GetUsage(grpc::CallbackServerContext* ctx,
+                                                       const v1::GetUsageRequest* req, v1::GetUsageResponse* resp) {
+  return rpc_->Dispatch(ctx, "BillingService.GetUsage", req, resp, [](DbSession&, const RequestContext&) {
+    return UsageNotYetMetered<v1::GetUsageResponse>();
+  });
+}
+
+grpc::ServerUnaryReactor* BillingServiceImpl::ListUsageRecords(grpc::CallbackServerContext* ctx,
+                                                               const v1::ListUsageRecordsRequest* req,
+                                                               v1::ListUsageRecordsResponse* resp) {
+  return rpc_->Dispatch(ctx, "BillingService.ListUsageRecords", req, resp, [](DbSession&, const RequestContext&) {
+    return UsageNotYetMetered<v1::ListUsageRecordsResponse>();
+  });
+}
 
 grpc::ServerUnaryReactor* ModelServiceImpl::Get(grpc::CallbackServerContext* ctx, const v1::GetModelRequest* req,
                                                 v1::Model* resp) {
   auto* reactor = ctx->DefaultReactor();
   absl::Time start = absl::Now();
-  absl::Status status;
-  if (req->model_id().empty()) {
+  absl::Status status = rpc_->AuthorizeInline(ctx, "ModelService.Get", *req).status();
+  if (!status.ok()) {
+  } else if (req->model_id().empty()) {
     status = absl::InvalidArgumentError("model_id: is required");
   } else if (const auto* m = catalog_->Find(req->model_id()); m == nullptr) {
     status = absl::NotFoundError(absl::StrCat("model ", req->model_id(), " not found"));
@@ -83,8 +143,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::List(grpc::CallbackServerContext* ct
                                                  v1::ListModelsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   absl::Time start = absl::Now();
-  int64_t page_size;
-  absl::Status status = ValidatePageSize("page_size", req->page_size(), &page_size);
+  int64_t page_size = 0;
+  absl::Status status = rpc_->AuthorizeInline(ctx, "ModelService.List", *req).status();
+  if (status.ok()) status = ValidatePageSize("page_size", req->page_size(), &page_size);
   // The catalog is small and fixed: the token is simply the index of the next model.
   size_t begin = 0;
   if (status.ok() && !req->page_token().empty()) {
@@ -105,116 +166,77 @@ grpc::ServerUnaryReactor* ModelServiceImpl::List(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* NodeServiceImpl::Register(grpc::CallbackServerContext* ctx,
                                                     const v1::RegisterNodeRequest* req,
                                                     v1::RegisterNodeResponse* resp) {
-  return rpc_->Dispatch(ctx, "NodeService.Register", resp,
+  return rpc_->Dispatch(ctx, "NodeService.Register", req, resp,
                         [this, req](DbSession& db, const RequestContext&) { return api_->Register(db, *req); });
 }
 
 grpc::ServerUnaryReactor* NodeServiceImpl::Heartbeat(grpc::CallbackServerContext* ctx,
                                                      const v1::HeartbeatRequest* req, v1::HeartbeatResponse* resp) {
-  return rpc_->Dispatch(ctx, "NodeService.Heartbeat", resp,
+  return rpc_->Dispatch(ctx, "NodeService.Heartbeat", req, resp,
                         [this, req](DbSession& db, const RequestContext&) { return api_->Heartbeat(db, *req); });
 }
 
 grpc::ServerUnaryReactor* NodeServiceImpl::ReportReplicaStatus(grpc::CallbackServerContext* ctx,
                                                                const v1::ReportReplicaStatusRequest* req,
                                                                v1::ReportReplicaStatusResponse* resp) {
-  return rpc_->Dispatch(ctx, "NodeService.ReportReplicaStatus", resp,
+  return rpc_->Dispatch(ctx, "NodeService.ReportReplicaStatus", req, resp,
                         [this, req](DbSession& db, const RequestContext&) { return api_->Report(db, *req); });
 }
 
 namespace {
 
-// One agent's assignment stream. Writes are serialised: while a write is in flight only the newest
-// pending snapshot is kept (snapshots are complete, so older ones are worthless).
-class AssignmentStream final : public grpc::ServerWriteReactor<v1::Assignments>, public AssignmentSink {
+// One agent's assignment stream.
+class AssignmentStream final : public LatestValueWriter<v1::Assignments>, public AssignmentSink {
  public:
   AssignmentStream(AssignmentHub* hub, std::string node_id) : hub_(hub) { hub_->Subscribe(node_id, this); }
-
-  void Push(const v1::Assignments& assignments) override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (finishing_) return;
-      if (writing_) {
-        pending_ = assignments;
-        return;
-      }
-      writing_ = true;
-      current_ = assignments;
-    }
-    StartWrite(&current_);
-  }
-
+  void Push(const v1::Assignments& assignments) override { PushValue(assignments); }
   void Close() override { FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "controlplane shutting down")); }
-
-  void OnWriteDone(bool ok) override {
-    std::optional<grpc::Status> finish;
-    bool start_next = false;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (deferred_finish_.has_value()) {
-        finish = deferred_finish_;
-      } else if (!ok) {
-        if (!finishing_) finish = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken");
-        finishing_ = true;
-      } else if (pending_.has_value()) {
-        current_ = std::move(*pending_);
-        pending_.reset();
-        writing_ = true;
-        start_next = true;
-      }
-    }
-    if (finish.has_value()) {
-      Finish(*finish);
-    } else if (start_next) {
-      StartWrite(&current_);
-    }
-  }
-
-  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
-
   void OnDone() override {
     hub_->Unsubscribe(this);
     delete this;
   }
 
  private:
-  // Finish exactly once, and never while a write is in flight (it is finished from OnWriteDone then).
-  void FinishOnce(const grpc::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (finishing_) return;
-      finishing_ = true;
-      pending_.reset();
-      if (writing_) {
-        deferred_finish_ = status;
-        return;
-      }
-    }
-    Finish(status);
-  }
-
   AssignmentHub* hub_;
-  absl::Mutex mu_;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> deferred_finish_ ABSL_GUARDED_BY(mu_);
-  std::optional<v1::Assignments> pending_ ABSL_GUARDED_BY(mu_);
-  v1::Assignments current_;
 };
 
-class FailedStream final : public grpc::ServerWriteReactor<v1::Assignments> {
+// One gateway's IAM snapshot stream: the current snapshot at once, then every newer one.
+class AccessSnapshotStream final : public LatestValueWriter<v1::AccessSnapshot> {
  public:
-  explicit FailedStream(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
+  explicit AccessSnapshotStream(IamCache* cache) : cache_(cache) {
+    handle_ = cache_->Subscribe([this](std::shared_ptr<const iam::IamSnapshot> snapshot) {
+      if (snapshot == nullptr) {
+        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "controlplane shutting down"));
+      } else {
+        PushValue(snapshot->ToProto());
+      }
+    });
+  }
+  void OnDone() override {
+    cache_->Unsubscribe(handle_);
+    delete this;
+  }
+
+ private:
+  IamCache* cache_;
+  int handle_ = 0;
 };
 
 }  // namespace
 
 grpc::ServerWriteReactor<v1::Assignments>* NodeServiceImpl::WatchAssignments(grpc::CallbackServerContext* ctx,
                                                                               const v1::WatchAssignmentsRequest* req) {
-  if (absl::Status s = ValidateId("node_id", req->node_id()); !s.ok()) return new FailedStream(ToGrpcStatus(s));
+  absl::Status s = rpc_->AuthorizeInline(ctx, "NodeService.WatchAssignments", *req).status();
+  if (s.ok()) s = ValidateId("node_id", req->node_id());
+  if (!s.ok()) return new FailedStream<v1::Assignments>(ToGrpcStatus(s));
   return new AssignmentStream(hub_, req->node_id());
+}
+
+grpc::ServerWriteReactor<v1::AccessSnapshot>* AccessSnapshotServiceImpl::Watch(
+    grpc::CallbackServerContext* ctx, const v1::WatchAccessSnapshotRequest* req) {
+  absl::Status s = rpc_->AuthorizeInline(ctx, "AccessSnapshotService.Watch", *req).status();
+  if (!s.ok()) return new FailedStream<v1::AccessSnapshot>(ToGrpcStatus(s));
+  return new AccessSnapshotStream(cache_);
 }
 
 }  // namespace dedicated::controlplane

@@ -1,13 +1,20 @@
 #pragma once
 // gRPC callback-API adapters: one line per RPC, mapping it to the API logic through RpcDispatcher.
 
+#include "dedicated/v1/access_binding_service.grpc.pb.h"
+#include "dedicated/v1/access_snapshot_service.grpc.pb.h"
+#include "dedicated/v1/api_key_service.grpc.pb.h"
+#include "dedicated/v1/billing_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
+#include "dedicated/v1/resource_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
 #include "dedicated/v1/node_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "services/catalog/catalog.h"
 #include "services/controlplane/assignment_hub.h"
 #include "services/controlplane/get_batcher.h"
+#include "services/controlplane/iam_api.h"
+#include "services/controlplane/iam_cache.h"
 #include "services/controlplane/instance_api.h"
 #include "services/controlplane/node_api.h"
 #include "services/controlplane/rpc_dispatch.h"
@@ -87,6 +94,86 @@ class NodeServiceImpl final : public v1::NodeService::CallbackService {
   NodeApi* api_;
   RpcDispatcher* rpc_;
   AssignmentHub* hub_;
+};
+
+#define DI_UNARY(NAME, REQ, RESP)                                                                   \
+  grpc::ServerUnaryReactor* NAME(grpc::CallbackServerContext* ctx, const v1::REQ* req, v1::RESP* resp) \
+      override
+
+class ResourceServiceImpl final : public v1::ResourceService::CallbackService {
+ public:
+  ResourceServiceImpl(IamApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  DI_UNARY(GetCloud, GetCloudRequest, Cloud);
+  DI_UNARY(ListClouds, ListCloudsRequest, ListCloudsResponse);
+  DI_UNARY(CreateCloud, CreateCloudRequest, Operation);
+  DI_UNARY(GetFolder, GetFolderRequest, Folder);
+  DI_UNARY(ListFolders, ListFoldersRequest, ListFoldersResponse);
+  DI_UNARY(CreateFolder, CreateFolderRequest, Operation);
+
+ private:
+  IamApi* api_;
+  RpcDispatcher* rpc_;
+};
+
+class ServiceAccountServiceImpl final : public v1::ServiceAccountService::CallbackService {
+ public:
+  ServiceAccountServiceImpl(IamApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  DI_UNARY(Get, GetServiceAccountRequest, ServiceAccount);
+  DI_UNARY(List, ListServiceAccountsRequest, ListServiceAccountsResponse);
+  DI_UNARY(Create, CreateServiceAccountRequest, ServiceAccount);
+
+ private:
+  IamApi* api_;
+  RpcDispatcher* rpc_;
+};
+
+class ApiKeyServiceImpl final : public v1::ApiKeyService::CallbackService {
+ public:
+  ApiKeyServiceImpl(IamApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  DI_UNARY(Create, CreateApiKeyRequest, CreateApiKeyResponse);
+  DI_UNARY(List, ListApiKeysRequest, ListApiKeysResponse);
+  DI_UNARY(Delete, DeleteApiKeyRequest, DeleteApiKeyResponse);
+
+ private:
+  IamApi* api_;
+  RpcDispatcher* rpc_;
+};
+
+class AccessBindingServiceImpl final : public v1::AccessBindingService::CallbackService {
+ public:
+  AccessBindingServiceImpl(IamApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  DI_UNARY(ListAccessBindings, ListAccessBindingsRequest, ListAccessBindingsResponse);
+  DI_UNARY(SetAccessBindings, SetAccessBindingsRequest, Operation);
+  DI_UNARY(UpdateAccessBindings, UpdateAccessBindingsRequest, Operation);
+
+ private:
+  IamApi* api_;
+  RpcDispatcher* rpc_;
+};
+
+// Usage metering is issue 5. Until then the service is registered so that it is authorized like every
+// other (viewers of the folder pass, others are refused) and answers UNIMPLEMENTED after the check.
+class BillingServiceImpl final : public v1::BillingService::CallbackService {
+ public:
+  explicit BillingServiceImpl(RpcDispatcher* rpc) : rpc_(rpc) {}
+  DI_UNARY(GetUsage, GetUsageRequest, GetUsageResponse);
+  DI_UNARY(ListUsageRecords, ListUsageRecordsRequest, ListUsageRecordsResponse);
+
+ private:
+  RpcDispatcher* rpc_;
+};
+
+#undef DI_UNARY
+
+class AccessSnapshotServiceImpl final : public v1::AccessSnapshotService::CallbackService {
+ public:
+  AccessSnapshotServiceImpl(IamCache* cache, RpcDispatcher* rpc) : cache_(cache), rpc_(rpc) {}
+  grpc::ServerWriteReactor<v1::AccessSnapshot>* Watch(grpc::CallbackServerContext* ctx,
+                                                      const v1::WatchAccessSnapshotRequest* req) override;
+
+ private:
+  IamCache* cache_;
+  RpcDispatcher* rpc_;
 };
 
 }  // namespace dedicated::controlplane

@@ -2,10 +2,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "services/common/ids.h"
 #include "services/common/status_macros.h"
+#include "services/controlplane/idempotent_mutation.h"
 #include "services/controlplane/instance_store.h"
 #include "services/controlplane/list_query.h"
 #include "services/controlplane/operation_store.h"
@@ -18,18 +17,6 @@ namespace {
 using v1::Instance;
 
 constexpr char kServicePrefix[] = "dedicated.v1.InstanceService/";
-
-// Stable bytes of a request for the idempotency fingerprint (deterministic map order).
-std::string DeterministicBytes(const google::protobuf::Message& m) {
-  std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    m.SerializeToCodedStream(&coded);
-  }
-  return out;
-}
 
 template <typename Metadata>
 google::protobuf::Any InstanceMetadata(const std::string& instance_id) {
@@ -56,32 +43,10 @@ absl::Status InstanceBusy(const InstanceRow& row, absl::string_view wanted) {
 template <typename Fn>
 absl::StatusOr<v1::Operation> InstanceApi::Mutate(DbSession& db, const RequestContext& rc, absl::string_view method,
                                                   const google::protobuf::Message& request, Fn&& fn) {
-  std::string fingerprint;
-  if (!rc.idempotency_key.empty()) {
-    fingerprint = Sha256Hex(absl::StrCat(kServicePrefix, method, "\n", DeterministicBytes(request)));
-  }
-  v1::Operation result;
-  absl::Status status = db.InTransaction(method, [&](pqxx::work& tx, DbSession& session) -> absl::Status {
-    if (!rc.idempotency_key.empty()) {
-      LockIdempotencyKey(tx, session, rc.subject_id, rc.idempotency_key);
-      DI_ASSIGN_OR_RETURN(std::optional<std::string> existing,
-                          FindIdempotentOperation(tx, session, rc.subject_id, rc.idempotency_key, fingerprint));
-      if (existing.has_value()) {
-        DI_ASSIGN_OR_RETURN(OperationRow op, LoadOperation(tx, session, *existing, /*for_update=*/false));
-        result = op.proto;
-        return absl::OkStatus();
-      }
-    }
-    DI_ASSIGN_OR_RETURN(OperationRow op, fn(tx, session));
-    if (!rc.idempotency_key.empty()) {
-      RecordIdempotencyKey(tx, session, rc.subject_id, rc.idempotency_key, fingerprint, op.proto.id());
-    }
-    result = op.proto;
-    return absl::OkStatus();
-  });
-  if (!status.ok()) return status;
-  wakeups_->OperationsChanged();
-  return result;
+  absl::StatusOr<v1::Operation> op =
+      IdempotentMutation(db, rc, absl::StrCat(kServicePrefix, method), request, std::forward<Fn>(fn));
+  if (op.ok()) wakeups_->OperationsChanged();
+  return op;
 }
 
 absl::StatusOr<Instance> InstanceApi::Get(DbSession& db, const RequestContext& rc, const v1::GetInstanceRequest& req) {
@@ -157,6 +122,7 @@ absl::StatusOr<v1::Operation> InstanceApi::Create(DbSession& db, const RequestCo
                     .kind = kCreateInstance,
                     .description = absl::StrCat("Create instance ", req.name()),
                     .instance_id = instance.id(),
+                    .resource_id = instance.folder_id(),
                     .created_by = rc.subject_id,
                     .metadata = InstanceMetadata<v1::CreateInstanceMetadata>(instance.id()),
                     .timeout = config_->provision_timeout};
@@ -203,6 +169,7 @@ absl::StatusOr<v1::Operation> InstanceApi::Update(DbSession& db, const RequestCo
                     .kind = kUpdateInstance,
                     .description = absl::StrCat("Update instance ", row.proto.name()),
                     .instance_id = row.proto.id(),
+                    .resource_id = row.proto.folder_id(),
                     .created_by = rc.subject_id,
                     .metadata = InstanceMetadata<v1::UpdateInstanceMetadata>(row.proto.id()),
                     .response = PackAny(row.proto)};
@@ -233,6 +200,7 @@ absl::StatusOr<v1::Operation> InstanceApi::Delete(DbSession& db, const RequestCo
                     .kind = kDeleteInstance,
                     .description = absl::StrCat("Delete instance ", row.proto.name()),
                     .instance_id = row.proto.id(),
+                    .resource_id = row.proto.folder_id(),
                     .created_by = rc.subject_id,
                     .metadata = InstanceMetadata<v1::DeleteInstanceMetadata>(row.proto.id())};
     return InsertOperation(tx, s, op);
@@ -257,6 +225,7 @@ absl::StatusOr<v1::Operation> InstanceApi::Start(DbSession& db, const RequestCon
                     .kind = kStartInstance,
                     .description = absl::StrCat("Start instance ", row.proto.name()),
                     .instance_id = row.proto.id(),
+                    .resource_id = row.proto.folder_id(),
                     .created_by = rc.subject_id,
                     .metadata = InstanceMetadata<v1::StartInstanceMetadata>(row.proto.id()),
                     .timeout = config_->provision_timeout};
@@ -278,6 +247,7 @@ absl::StatusOr<v1::Operation> InstanceApi::Stop(DbSession& db, const RequestCont
                     .kind = kStopInstance,
                     .description = absl::StrCat("Stop instance ", row.proto.name()),
                     .instance_id = row.proto.id(),
+                    .resource_id = row.proto.folder_id(),
                     .created_by = rc.subject_id,
                     .metadata = InstanceMetadata<v1::StopInstanceMetadata>(row.proto.id())};
     return InsertOperation(tx, s, op);

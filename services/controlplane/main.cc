@@ -1,5 +1,11 @@
-// controlplane: the Dedicated Instances API server. Verbs: serve, migrate. See --help.
+// controlplane: the Dedicated Instances API server. Verbs: serve, migrate, bootstrap. See --help.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +14,7 @@
 #include "services/common/flags.h"
 #include "services/common/log.h"
 #include "services/common/shutdown.h"
+#include "services/controlplane/bootstrap.h"
 #include "services/controlplane/controlplane.h"
 #include "services/storage/migrations.h"
 
@@ -19,6 +26,8 @@ constexpr char kUsage[] = R"(controlplane: the Dedicated Instances control plane
 Usage:
   controlplane serve   [flags]   serve the API until SIGTERM/SIGINT
   controlplane migrate [flags]   apply database migrations and exit (safe to run concurrently)
+  controlplane bootstrap [flags] first start: default cloud and folder, the admin service account and its
+                                 key, node-agent and gateway credentials; keys go to files (mode 0600)
 
 Run `controlplane <verb> --help` for the flags of a verb.
 )";
@@ -52,6 +61,69 @@ int Migrate(const std::vector<std::string>& args) {
   return 0;
 }
 
+// Writes a secret to `path` with mode 0600 from the start (never world-readable, not even briefly).
+absl::Status WriteSecretFile(const std::string& path, const std::string& secret) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::strerror(errno)));
+  fchmod(fd, 0600);  // an existing file keeps its mode through O_TRUNC
+  std::string data = secret + "\n";
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ok = (fsync(fd) == 0) && ok;
+  close(fd);
+  if (!ok) return absl::InternalError(absl::StrCat(path, ": write failed"));
+  return absl::OkStatus();
+}
+
+int BootstrapVerb(const std::vector<std::string>& args) {
+  std::string url, admin_key_file, node_key_file, gateway_key_file, log_level = "info";
+  FlagSet flags(
+      "Usage: controlplane bootstrap --database-url URL --admin-key-file PATH --node-key-file PATH "
+      "--gateway-key-file PATH\n"
+      "Applies migrations, then, on a database without an installation admin, creates the default cloud and\n"
+      "folder, an admin service account with `admin` on the cloud, and the node-agent and gateway\n"
+      "credentials, writing each secret to its file (mode 0600). Prints the ids as JSON on stdout.\n"
+      "On a bootstrapped database it creates nothing, writes no file, says so on stderr and exits 0.");
+  AddDatabaseFlag(flags, &url);
+  flags.String("admin-key-file", "DI_ADMIN_KEY_FILE", &admin_key_file, "where to write the admin API key");
+  flags.String("node-key-file", "DI_NODE_KEY_FILE", &node_key_file, "where to write the node-agent credential");
+  flags.String("gateway-key-file", "DI_GATEWAY_KEY_FILE", &gateway_key_file, "where to write the gateway credential");
+  flags.String("log-level", "DI_LOG_LEVEL", &log_level, "debug, info, warning or error");
+  if (absl::Status s = flags.Parse(args); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  ConfigureLogging("controlplane", log_level);
+  if (url.empty()) return Fail(absl::InvalidArgumentError("--database-url (or DI_DATABASE_URL) is required"));
+  for (const auto& [flag, value] : {std::pair{"--admin-key-file", &admin_key_file},
+                                    std::pair{"--node-key-file", &node_key_file},
+                                    std::pair{"--gateway-key-file", &gateway_key_file}}) {
+    if (value->empty()) return Fail(absl::InvalidArgumentError(absl::StrCat(flag, " is required")));
+  }
+  auto applied = storage::ApplyMigrations(url, storage::EmbeddedMigrations());
+  if (!applied.ok()) return Fail(applied.status());
+  storage::DbSession db(url);
+  absl::StatusOr<BootstrapResult> result = Bootstrap(db);
+  if (!result.ok()) return Fail(result.status());
+  if (result->created) {
+    for (const auto& [path, secret] : {std::pair{&admin_key_file, &result->admin_secret},
+                                       std::pair{&node_key_file, &result->node_secret},
+                                       std::pair{&gateway_key_file, &result->gateway_secret}}) {
+      if (absl::Status s = WriteSecretFile(*path, *secret); !s.ok()) return Fail(s);
+    }
+    LogInfo("bootstrapped", {{"cloud_id", result->cloud_id},
+                             {"folder_id", result->folder_id},
+                             {"admin_service_account_id", result->admin_account_id}});
+  } else {
+    std::cerr << "controlplane: already bootstrapped: installation admin " << result->admin_account_id
+              << " exists; nothing was created and no key file was written\n";
+  }
+  std::cout << absl::StrCat("{\"created\":", result->created ? "true" : "false", ",\"cloud_id\":\"",
+                            result->cloud_id, "\",\"folder_id\":\"", result->folder_id,
+                            "\",\"admin_service_account_id\":\"", result->admin_account_id, "\"}\n");
+  return 0;
+}
+
 int Serve(const std::vector<std::string>& args) {
   ControlplaneConfig config;
   std::string catalog_path;
@@ -80,6 +152,8 @@ int Serve(const std::vector<std::string>& args) {
                  "heartbeat interval asked of node-agents");
   flags.Duration("node-timeout", "DI_NODE_TIMEOUT", &config.node_timeout,
                  "a node without heartbeat for this long is DOWN");
+  flags.Duration("iam-poll", "DI_IAM_POLL", &config.iam_poll,
+                 "how often to look for IAM changes made through other controlplane replicas");
   flags.Duration("shutdown-grace", "DI_SHUTDOWN_GRACE", &config.shutdown_grace,
                  "on SIGTERM, how long in-flight calls may take to finish");
   flags.String("log-level", "DI_LOG_LEVEL", &log_level, "debug, info, warning or error");
@@ -138,6 +212,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (verb == "serve") return Serve(args);
   if (verb == "migrate") return Migrate(args);
+  if (verb == "bootstrap") return BootstrapVerb(args);
   std::cerr << "controlplane: unknown verb \"" << verb << "\"\n\n" << kUsage;
   return 2;
 }

@@ -10,14 +10,15 @@ namespace {
 using storage::Sql;
 
 #define DI_OPERATION_COLUMNS                                                                                 \
-  "id, kind, description, instance_id, created_by, (extract(epoch FROM created_at) * 1000000)::bigint, "  \
+  "id, kind, description, coalesce(instance_id, ''), created_by, (extract(epoch FROM created_at) * 1000000)::bigint, "  \
   "(extract(epoch FROM modified_at) * 1000000)::bigint, done, metadata, error, response, cancel_requested, " \
-  "(deadline_at IS NOT NULL AND deadline_at < now())"
+  "(deadline_at IS NOT NULL AND deadline_at < now()), resource_id"
 
 constexpr Sql kInsert{"operation_insert", R"sql(
-  INSERT INTO operations (id, kind, description, instance_id, created_by, metadata, done, response, deadline_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-          CASE WHEN $9::bigint > 0 THEN now() + $9::bigint * interval '1 millisecond' END))sql"};
+  INSERT INTO operations (id, kind, description, instance_id, created_by, metadata, done, response, deadline_at,
+                          resource_id)
+  VALUES ($1, $2, $3, NULLIF($4, ''), $5, $6, $7, $8,
+          CASE WHEN $9::bigint > 0 THEN now() + $9::bigint * interval '1 millisecond' END, $10))sql"};
 constexpr Sql kSelect{"operation_select", "SELECT " DI_OPERATION_COLUMNS " FROM operations WHERE id = $1"};
 constexpr Sql kSelectForUpdate{"operation_select_for_update",
                                "SELECT " DI_OPERATION_COLUMNS " FROM operations WHERE id = $1 FOR UPDATE"};
@@ -88,6 +89,7 @@ OperationRow RowToOperation(const pqxx::row& r) {
   if (!r[10].is_null()) p.mutable_response()->ParseFromString(Bytes(r[10]));
   row.cancel_requested = r[11].as<bool>();
   row.deadline_passed = r[12].as<bool>();
+  row.resource_id = r[13].as<std::string>();
   return row;
 }
 
@@ -109,10 +111,10 @@ absl::StatusOr<OperationRow> InsertOperation(pqxx::work& tx, DbSession& db, cons
   bool done = op.response.has_value();
   if (done) {
     db.Exec(tx, kInsert, op.id, op.kind, op.description, op.instance_id, op.created_by, Serialize(op.metadata), true,
-            Serialize(*op.response), int64_t{0});
+            Serialize(*op.response), int64_t{0}, op.resource_id);
   } else {
     db.Exec(tx, kInsert, op.id, op.kind, op.description, op.instance_id, op.created_by, Serialize(op.metadata), false,
-            nullptr, absl::ToInt64Milliseconds(op.timeout));
+            nullptr, absl::ToInt64Milliseconds(op.timeout), op.resource_id);
   }
   return LoadOperation(tx, db, op.id, /*for_update=*/false);
 }

@@ -27,11 +27,18 @@ inline constexpr char kUpdateInstance[] = "UpdateInstance";
 inline constexpr char kDeleteInstance[] = "DeleteInstance";
 inline constexpr char kStartInstance[] = "StartInstance";
 inline constexpr char kStopInstance[] = "StopInstance";
+inline constexpr char kCreateCloud[] = "CreateCloud";
+inline constexpr char kCreateFolder[] = "CreateFolder";
+inline constexpr char kSetAccessBindings[] = "SetAccessBindings";
+inline constexpr char kUpdateAccessBindings[] = "UpdateAccessBindings";
 
 struct OperationRow {
   dedicated::v1::Operation proto;
   std::string kind;
-  std::string instance_id;
+  std::string instance_id;  // "" for IAM operations
+  // The folder of an instance operation, or the cloud/folder an IAM operation changed: where
+  // OperationService checks permissions.
+  std::string resource_id;
   bool cancel_requested = false;
   bool deadline_passed = false;
   int64_t created_us = 0;
@@ -41,7 +48,8 @@ struct NewOperation {
   std::string id;
   std::string kind;
   std::string description;
-  std::string instance_id;
+  std::string instance_id;  // "" for IAM operations
+  std::string resource_id;  // see OperationRow::resource_id
   std::string created_by;
   google::protobuf::Any metadata;
   // Set for operations that are done at once (e.g. an Update of names and labels).

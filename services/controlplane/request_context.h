@@ -1,19 +1,23 @@
 #pragma once
 // What every handler knows about the call: who makes it and how to recognise a retry. Built once at the
-// RPC edge; authentication (a later issue) fills subject_id there, so handlers never parse metadata.
+// RPC edge (Authorizer::Authenticate fills the principal there), so handlers never parse metadata.
 
 #include <string>
 
 #include <grpcpp/server_context.h>
 
 #include "absl/status/statusor.h"
+#include "services/iam/snapshot.h"
 
 namespace dedicated::controlplane {
 
 struct RequestContext {
-  // The authenticated caller ("" until authentication lands); recorded as Operation.created_by and used
-  // as the scope of idempotency keys.
+  // The authenticated caller's subject id; recorded as Operation.created_by and used as the scope of
+  // idempotency keys.
   std::string subject_id;
+  iam::Principal principal;
+  // The IAM snapshot the call was authorized with; handlers that filter lists use the same one.
+  std::shared_ptr<const iam::IamSnapshot> iam;
   // x-request-id metadata, or a generated one; appears in logs.
   std::string request_id;
   // idempotency-key metadata; empty when absent.

@@ -12,15 +12,14 @@ struct RoleDef {
 
 const std::map<std::string, RoleDef, std::less<>>& Definitions() {
   static const auto* defs = new std::map<std::string, RoleDef, std::less<>>{
-      {"ai.models.viewer",
-       {{}, {kInstancesGet, kInstancesList, kOperationsGet, kUsageGet}}},
+      {"ai.models.viewer", {{}, {kResourcesGet, kInstancesGet, kInstancesList, kOperationsGet, kUsageGet}}},
       {"ai.models.editor",
        {{"ai.models.viewer"},
         {kInstancesCreate, kInstancesUpdate, kInstancesDelete, kInstancesStart, kInstancesStop, kOperationsCancel}}},
       {"ai.models.admin", {{"ai.models.editor"}, {kAccessBindingsList, kAccessBindingsUpdate}}},
-      {"ai.languageModels.user", {{}, {kLanguageModelsCall}}},
-      {"viewer", {{"ai.models.viewer"}, {kResourcesGet, kAccessBindingsList}}},
-      {"editor", {{"viewer", "ai.models.editor", "ai.languageModels.user"}, {}}},
+      {"ai.languageModels.user", {{}, {kResourcesGet, kLanguageModelsCall}}},
+      {"viewer", {{"ai.models.viewer"}, {kAccessBindingsList, kServiceAccountsGet}}},
+      {"editor", {{"viewer", "ai.models.editor", "ai.languageModels.user"}, {kServiceAccountsManage, kApiKeysManage}}},
       {"admin", {{"editor", "ai.models.admin"}, {kResourcesManage}}},
   };
   return *defs;
@@ -63,6 +62,13 @@ bool Grants(const std::vector<std::string>& role_ids, absl::string_view permissi
     if (PermissionsOf(role).contains(std::string(permission))) return true;
   }
   return false;
+}
+
+bool GrantsAllOf(const std::vector<std::string>& role_ids, absl::string_view role_id) {
+  for (const std::string& permission : PermissionsOf(role_id)) {
+    if (!Grants(role_ids, permission)) return false;
+  }
+  return true;
 }
 
 }  // namespace dedicated::iam

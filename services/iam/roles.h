@@ -2,14 +2,16 @@
 // Roles and the permissions they grant (design.md §4, issue 3). Deny by default: a permission is
 // granted only by a role that lists it, directly or through a role it includes.
 //
-//   ai.models.viewer        read instances, operations, models, usage
+//   ai.models.viewer        read instances, operations, usage
 //   ai.models.editor        + create/update/delete/start/stop instances, cancel operations
 //   ai.models.admin         + manage access bindings
 //   ai.languageModels.user  call models through the gateway (nothing else)
-//   viewer / editor / admin primitive roles, each including the matching ai.models.* role; editor and
-//                           admin also include ai.languageModels.user, admin manages clouds/folders
+//   viewer / editor / admin primitive roles, each including the matching ai.models.* role; viewer also
+//                           reads service accounts and bindings, editor manages service accounts and
+//                           their keys and calls models, admin creates folders in a cloud
+// Every role lets its holder see the cloud or folder it is bound on (resourcemanager.get).
 //
-// This is the groundwork of issue 3: the table is complete and tested, not yet enforced by the server.
+// Which permission each RPC needs, and on what, is the table in services/controlplane/authz_table.cc.
 
 #include <set>
 #include <string>
@@ -35,6 +37,9 @@ inline constexpr char kAccessBindingsUpdate[] = "ai.accessBindings.update";
 inline constexpr char kLanguageModelsCall[] = "ai.languageModels.call";
 inline constexpr char kResourcesGet[] = "resourcemanager.get";
 inline constexpr char kResourcesManage[] = "resourcemanager.manage";
+inline constexpr char kServiceAccountsGet[] = "iam.serviceAccounts.get";
+inline constexpr char kServiceAccountsManage[] = "iam.serviceAccounts.manage";
+inline constexpr char kApiKeysManage[] = "iam.apiKeys.manage";
 
 // The role ids a binding may name.
 const std::vector<std::string>& KnownRoles();
@@ -45,5 +50,9 @@ const std::set<std::string>& PermissionsOf(absl::string_view role_id);
 
 // True if any of `role_ids` grants `permission`.
 bool Grants(const std::vector<std::string>& role_ids, absl::string_view permission);
+
+// True if `role_ids` together grant every permission of `role_id`: a caller may only hand out what it
+// holds itself (so ai.models.admin cannot make anyone, itself included, a primitive admin).
+bool GrantsAllOf(const std::vector<std::string>& role_ids, absl::string_view role_id);
 
 }  // namespace dedicated::iam

@@ -24,7 +24,8 @@ TEST(Roles, EditorDeploysViewerOnlyReads) {
 }
 
 TEST(Roles, LanguageModelsUserOnlyCallsModels) {
-  EXPECT_EQ(PermissionsOf("ai.languageModels.user"), std::set<std::string>{kLanguageModelsCall});
+  EXPECT_EQ(PermissionsOf("ai.languageModels.user"), (std::set<std::string>{kResourcesGet, kLanguageModelsCall}))
+      << "seeing the folder it is bound on, and calling models";
   EXPECT_FALSE(Grants({"ai.models.admin"}, kLanguageModelsCall)) << "managing is not calling";
 }
 
@@ -39,6 +40,15 @@ TEST(Roles, PrimitiveRolesIncludeTheMatchingOnes) {
 }
 
 TEST(Roles, NoRolesGrantNothing) { EXPECT_FALSE(Grants({}, kInstancesGet)); }
+
+TEST(Roles, ACallerMayOnlyGrantWhatItHolds) {
+  EXPECT_TRUE(GrantsAllOf({"ai.models.admin"}, "ai.models.viewer"));
+  EXPECT_TRUE(GrantsAllOf({"ai.models.admin"}, "ai.models.admin"));
+  EXPECT_FALSE(GrantsAllOf({"ai.models.admin"}, "admin")) << "no escalation to primitive admin";
+  EXPECT_FALSE(GrantsAllOf({"ai.models.admin"}, "ai.languageModels.user"));
+  EXPECT_TRUE(GrantsAllOf({"admin"}, "ai.languageModels.user"));
+  for (const std::string& role : KnownRoles()) EXPECT_TRUE(GrantsAllOf({"admin"}, role)) << role;
+}
 
 }  // namespace
 }  // namespace dedicated::iam

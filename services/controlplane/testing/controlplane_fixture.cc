@@ -26,7 +26,16 @@ ControlplaneFixture::ControlplaneFixture()
       api_(catalog_, &clock_, &config_, &wakeups_),
       nodes_(catalog_, &config_, &wakeups_),
       steps_(catalog_, &config_),
-      runner_(&config_, &steps_, [](const std::string&, const std::string&) {}, [] {}) {}
+      runner_(&config_, &steps_, [](const std::string&, const std::string&) {}, [] {}) {
+  // Instances belong to folders (a foreign key): the tests use folder1 and folder2 of cloud1.
+  pqxx::connection conn(db_.dsn());
+  pqxx::work tx(conn);
+  tx.exec(
+      "INSERT INTO clouds (id, name) VALUES ('cloud1', 'cloud1');"
+      "INSERT INTO folders (id, cloud_id, name) VALUES ('folder1', 'cloud1', 'folder1'), ('folder2', 'cloud1', "
+      "'folder2')");
+  tx.commit();
+}
 
 int64_t ControlplaneFixture::Scalar(const std::string& sql) {
   pqxx::connection conn(db_.dsn());

@@ -1,0 +1,115 @@
+#include "services/iam/snapshot.h"
+
+#include "google/protobuf/util/time_util.h"
+#include "services/iam/api_key.h"
+#include "services/iam/roles.h"
+
+namespace dedicated::iam {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+// One message for every failure: a caller probing keys learns nothing from the wording.
+absl::Status BadKey() {
+  return absl::UnauthenticatedError("the API key is not valid: it is unknown, deleted or expired");
+}
+
+void AddBindingRoles(const std::vector<BindingEntry>& bindings, const Principal& p, std::vector<std::string>& out) {
+  for (const BindingEntry& b : bindings) {
+    bool match = (b.subject_type == p.subject_type && b.subject_id == p.subject_id) ||
+                 (b.subject_type == kSystem && b.subject_id == kAllAuthenticatedUsers &&
+                  (p.subject_type == kUserAccount || p.subject_type == kServiceAccount));
+    if (match) out.push_back(b.role_id);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Principal> IamSnapshot::Authenticate(absl::string_view authorization, absl::Time now) const {
+  absl::StatusOr<std::string> secret = SecretFromAuthorization(authorization);
+  if (!secret.ok()) return secret.status();
+  auto key = keys_by_hash.find(HashApiKeySecret(*secret));
+  // The hash map lookup is not constant time, but what it compares is a hash of a 256-bit secret: timing
+  // reveals at most a prefix of a hash, which does not help to find a secret.
+  if (key == keys_by_hash.end()) return BadKey();
+  if (key->second.expires_at.has_value() && *key->second.expires_at <= now) return BadKey();
+  auto account = accounts.find(key->second.account_id);
+  if (account == accounts.end()) return BadKey();
+  return Principal{.subject_id = key->second.account_id,
+                   .subject_type = account->second.type,
+                   .key_id = key->second.key_id,
+                   .installation_admin = account->second.installation_admin};
+}
+
+std::vector<std::string> IamSnapshot::RolesOn(const Principal& principal, absl::string_view resource_id) const {
+  std::vector<std::string> roles;
+  if (auto it = bindings.find(resource_id); it != bindings.end()) AddBindingRoles(it->second, principal, roles);
+  if (auto folder = folder_cloud.find(resource_id); folder != folder_cloud.end()) {
+    if (auto it = bindings.find(folder->second); it != bindings.end()) AddBindingRoles(it->second, principal, roles);
+  }
+  return roles;
+}
+
+bool IamSnapshot::Allows(const Principal& principal, absl::string_view resource_id,
+                         absl::string_view permission) const {
+  return Grants(RolesOn(principal, resource_id), permission);
+}
+
+v1::AccessSnapshot IamSnapshot::ToProto() const {
+  v1::AccessSnapshot out;
+  out.set_version(version);
+  for (const auto& [hash, key] : keys_by_hash) {
+    auto account = accounts.find(key.account_id);
+    if (account == accounts.end()) continue;
+    v1::ApiKeyEntry* e = out.add_api_keys();
+    e->set_key_id(key.key_id);
+    e->set_secret_sha256(hash);
+    e->set_subject_id(key.account_id);
+    e->set_subject_type(account->second.type);
+    if (key.expires_at.has_value()) {
+      *e->mutable_expires_at() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(*key.expires_at));
+    }
+  }
+  for (const auto& [folder, cloud] : folder_cloud) {
+    v1::FolderEntry* f = out.add_folders();
+    f->set_folder_id(folder);
+    f->set_cloud_id(cloud);
+  }
+  for (const auto& [resource, list] : bindings) {
+    v1::ResourceBindings* rb = out.add_bindings();
+    rb->set_resource_id(resource);
+    for (const BindingEntry& b : list) {
+      v1::AccessBinding* ab = rb->add_access_bindings();
+      ab->set_role_id(b.role_id);
+      ab->mutable_subject()->set_type(b.subject_type);
+      ab->mutable_subject()->set_id(b.subject_id);
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const IamSnapshot> IamSnapshot::FromProto(const v1::AccessSnapshot& proto) {
+  auto s = std::make_shared<IamSnapshot>();
+  s->version = proto.version();
+  for (const v1::ApiKeyEntry& e : proto.api_keys()) {
+    KeyEntry key{.key_id = e.key_id(), .account_id = e.subject_id()};
+    if (e.has_expires_at()) key.expires_at = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(e.expires_at()));
+    s->keys_by_hash[e.secret_sha256()] = key;
+    s->key_hash_by_id[e.key_id()] = e.secret_sha256();
+    // Gateways see accounts only through their keys; folder and admin flags do not matter to them.
+    s->accounts[e.subject_id()].type = e.subject_type();
+  }
+  for (const v1::FolderEntry& f : proto.folders()) {
+    s->folder_cloud[f.folder_id()] = f.cloud_id();
+    s->clouds[f.cloud_id()] = true;
+  }
+  for (const v1::ResourceBindings& rb : proto.bindings()) {
+    auto& list = s->bindings[rb.resource_id()];
+    for (const v1::AccessBinding& b : rb.access_bindings()) {
+      list.push_back({b.role_id(), b.subject().type(), b.subject().id()});
+    }
+  }
+  return s;
+}
+
+}  // namespace dedicated::iam
