@@ -13,6 +13,7 @@
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/catalog/catalog.h"
+#include "services/controlplane/bootstrap.h"
 #include "services/controlplane/controlplane.h"
 #include "services/storage/testing/test_database.h"
 
@@ -33,6 +34,15 @@ class GrpcApiTest : public ::testing::Test {
     config.db_threads = 4;
     auto catalog = catalog::Catalog::FromText(catalog::EmbeddedCatalogText());
     ASSERT_TRUE(catalog.ok());
+    {
+      // Every call is authenticated: the admin key for the API, the node credential for NodeService.
+      storage::DbSession db(db_.dsn());
+      auto boot = controlplane::Bootstrap(db);
+      ASSERT_TRUE(boot.ok()) << boot.status();
+      admin_key_ = boot->admin_secret;
+      node_key_ = boot->node_secret;
+      folder_ = boot->folder_id;
+    }
     server_ = std::make_unique<controlplane::Controlplane>(config, *catalog);
     ASSERT_TRUE(server_->Start().ok());
     channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
@@ -44,15 +54,20 @@ class GrpcApiTest : public ::testing::Test {
   void TearDown() override { server_->Shutdown(); }
 
   std::unique_ptr<grpc::ClientContext> Context(const std::string& idempotency_key = "") {
+    return ContextWithKey(admin_key_, idempotency_key);
+  }
+  std::unique_ptr<grpc::ClientContext> NodeContext() { return ContextWithKey(node_key_, ""); }
+  std::unique_ptr<grpc::ClientContext> ContextWithKey(const std::string& key, const std::string& idempotency_key) {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!key.empty()) ctx->AddMetadata("authorization", "Api-Key " + key);
     if (!idempotency_key.empty()) ctx->AddMetadata("idempotency-key", idempotency_key);
     return ctx;
   }
 
   v1::CreateInstanceRequest ValidCreate(const std::string& name) {
     v1::CreateInstanceRequest req;
-    req.set_folder_id("folder1");
+    req.set_folder_id(folder_);
     req.set_name(name);
     req.set_model_id("gemma-3-4b-it");
     req.set_configuration("S");
@@ -82,7 +97,7 @@ class GrpcApiTest : public ::testing::Test {
     reg.set_address("127.0.0.1");
     reg.set_engine_kind("engine-sim");
     v1::RegisterNodeResponse registered;
-    auto ctx = Context();
+    auto ctx = NodeContext();
     grpc::Status s = nodes_->Register(ctx.get(), reg, &registered);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return registered.node_id();
@@ -92,6 +107,7 @@ class GrpcApiTest : public ::testing::Test {
   std::unique_ptr<grpc::ClientReader<v1::Assignments>> Watch(grpc::ClientContext* ctx, const std::string& node_id) {
     v1::WatchAssignmentsRequest watch;
     watch.set_node_id(node_id);
+    ctx->AddMetadata("authorization", "Api-Key " + node_key_);
     return nodes_->WatchAssignments(ctx, watch);
   }
 
@@ -103,6 +119,9 @@ class GrpcApiTest : public ::testing::Test {
 
   storage::TestDatabase db_;
   std::unique_ptr<controlplane::Controlplane> server_;
+  std::string admin_key_;
+  std::string node_key_;
+  std::string folder_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::InstanceService::Stub> instances_;
   std::unique_ptr<v1::OperationService::Stub> operations_;
@@ -178,6 +197,7 @@ TEST_F(GrpcApiTest, ConcurrentGetsEachGetTheirOwnAnswer) {
   for (int i = 0; i < kCalls; ++i) {
     auto call = std::make_unique<Call>();
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    call->ctx.AddMetadata("authorization", "Api-Key " + admin_key_);
     call->req.set_instance_id(i % 6 == 5 ? "dinnosuchinstance000" : ids[i % 6]);
     calls.push_back(std::move(call));
   }
@@ -249,7 +269,7 @@ TEST_F(GrpcApiTest, LifecycleWithANodeSpeakingNodeService) {
     r.mutable_status()->set_state(state);
     r.mutable_status()->set_endpoint("127.0.0.1:20001");
     v1::ReportReplicaStatusResponse resp;
-    auto ctx = Context();
+    auto ctx = NodeContext();
     ASSERT_TRUE(nodes_->ReportReplicaStatus(ctx.get(), r, &resp).ok());
   };
   report(v1::ReplicaStatus::READY);
