@@ -1,6 +1,7 @@
 #include "services/controlplane/iam_api.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -360,15 +361,27 @@ absl::StatusOr<v1::Operation> IamApi::SetAccessBindings(DbSession& db, const Req
   for (int i = 0; i < req.access_bindings_size(); ++i) {
     std::string field = absl::StrCat("access_bindings[", i, "]");
     DI_RETURN_IF_ERROR(ValidateBinding(rc, field, req.access_bindings(i)));
-    DI_RETURN_IF_ERROR(CheckMayGrant(rc, req.resource_id(), field, req.access_bindings(i).role_id()));
   }
   bool is_cloud = rc.iam->IsCloud(req.resource_id());
   auto op = IdempotentMutation(
       db, rc, absl::StrCat(kBindingPrefix, "SetAccessBindings"), req,
       [&](pqxx::work& tx, DbSession& s) -> absl::StatusOr<OperationRow> {
-        // Replacing revokes what is there now, so the same rule applies to the roles being removed.
-        for (const v1::AccessBinding& old : LoadAccessBindings(tx, s, req.resource_id())) {
-          DI_RETURN_IF_ERROR(CheckMayGrant(rc, req.resource_id(), "access_bindings", old.role_id()));
+        // The grant rule applies to what changes: bindings added, and bindings removed (revoking is as
+        // powerful as granting). Bindings kept as they are need nothing, so anyone allowed to Set may
+        // send back the list they read with a change of their own.
+        std::set<std::string> before, after;
+        for (const v1::AccessBinding& b : LoadAccessBindings(tx, s, req.resource_id())) before.insert(BindingKey(b));
+        for (int i = 0; i < req.access_bindings_size(); ++i) {
+          const v1::AccessBinding& b = req.access_bindings(i);
+          after.insert(BindingKey(b));
+          if (!before.contains(BindingKey(b))) {
+            DI_RETURN_IF_ERROR(CheckMayGrant(rc, req.resource_id(), absl::StrCat("access_bindings[", i, "]"), b.role_id()));
+          }
+        }
+        for (const v1::AccessBinding& b : LoadAccessBindings(tx, s, req.resource_id())) {
+          if (!after.contains(BindingKey(b))) {
+            DI_RETURN_IF_ERROR(CheckMayGrant(rc, req.resource_id(), "access_bindings", b.role_id()));
+          }
         }
         RemoveAllAccessBindings(tx, s, req.resource_id());
         for (const v1::AccessBinding& b : req.access_bindings()) AddAccessBinding(tx, s, req.resource_id(), is_cloud, b);

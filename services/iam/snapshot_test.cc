@@ -36,7 +36,7 @@ TEST(IamSnapshot, AuthenticatesLiveKeysOnly) {
   EXPECT_EQ(p->key_id, "key-1");
   EXPECT_TRUE(w.s.Authenticate("Bearer " + w.secret, kNow).ok());
 
-  for (const std::string& header : {"Api-Key " + w.expired, "Api-Key dik_unknown", std::string(""), w.secret}) {
+  for (const std::string& header : std::vector<std::string>{"Api-Key " + w.expired, "Api-Key dik_unknown", "", w.secret}) {
     auto bad = w.s.Authenticate(header, kNow);
     EXPECT_EQ(bad.status().code(), absl::StatusCode::kUnauthenticated) << header;
     EXPECT_EQ(bad.status().message().find(w.secret), std::string::npos) << "never echoes the secret";
