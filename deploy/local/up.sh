@@ -2,7 +2,7 @@
 # Starts the whole stack on this machine (design.md, section 3 "Local stack"):
 #   Debian packages -> release build in build/ -> PostgreSQL under .local/pg -> migrations ->
 #   controlplane, one node-agent (8 simulated H100 GPUs, engine-sim), gateway -> health checks ->
-#   bootstrap admin key in .local/admin.key.
+#   bootstrap (admin key in .local/admin.key, node and gateway credentials beside it).
 # Idempotent: what already runs is left running. Stop it all with deploy/local/down.sh.
 #
 # Environment: DI_PG_PORT  preferred PostgreSQL port (default 5432; a free one if that is taken).
@@ -126,12 +126,41 @@ if ! "${DI_LOCAL_BIN_DIR}/controlplane" migrate --database-url "${DATABASE_URL}"
   die "migrations failed; log: ${DI_LOCAL_LOG_DIR}/migrate.log"
 fi
 
+# 3b. Bootstrap (first start only): the default cloud and folder, the admin service account and its
+# key, and the credentials of node-agents and gateways, each written to .local/*.key with mode 0600.
+# On a database that is already bootstrapped it creates nothing (and the key files from that first run
+# are still here, since the database lives in .local/ too).
+KEY_FILE="${DI_LOCAL_DIR}/admin.key"
+NODE_KEY_FILE="${DI_LOCAL_DIR}/node.key"
+GATEWAY_KEY_FILE="${DI_LOCAL_DIR}/gateway.key"
+if ! boot_json="$("${DI_LOCAL_BIN_DIR}/controlplane" bootstrap --database-url "${DATABASE_URL}" \
+  --admin-key-file "${KEY_FILE}" --node-key-file "${NODE_KEY_FILE}" --gateway-key-file "${GATEWAY_KEY_FILE}" \
+  2>>"${DI_LOCAL_LOG_DIR}/bootstrap.log")"; then
+  tail -n 20 "${DI_LOCAL_LOG_DIR}/bootstrap.log" >&2
+  die "controlplane bootstrap failed; log: ${DI_LOCAL_LOG_DIR}/bootstrap.log"
+fi
+FOLDER_ID="$(jq -r .folder_id <<<"${boot_json}")"
+CLOUD_ID="$(jq -r .cloud_id <<<"${boot_json}")"
+if [[ "$(jq -r .created <<<"${boot_json}")" == true ]]; then
+  log "bootstrapped: cloud ${CLOUD_ID}, folder ${FOLDER_ID}; admin key in ${KEY_FILE}"
+else
+  log "already bootstrapped (cloud ${CLOUD_ID}, folder ${FOLDER_ID}); keys kept in ${DI_LOCAL_DIR}"
+fi
+for f in "${KEY_FILE}" "${NODE_KEY_FILE}"; do
+  [[ -s "${f}" ]] || die "${f} is missing but the database is already bootstrapped; start over with deploy/local/down.sh --purge"
+done
+cat >>"${DI_LOCAL_DIR}/env" <<EOF
+export DI_CLOUD_ID=${CLOUD_ID}
+export DI_FOLDER_ID=${FOLDER_ID}
+export DICTL_KEY_FILE=${KEY_FILE}
+EOF
+
 # 4. The processes. The node-agent finds engine-sim next to itself in build/bin.
 start_service controlplane serve --database-url "${DATABASE_URL}" \
   --listen "${CONTROLPLANE_ADDR}" --metrics-listen "${CONTROLPLANE_METRICS_ADDR}"
 start_service node-agent --controlplane "${CONTROLPLANE_ADDR}" --name local-node-1 --gpus 8 \
   --gpu-type H100-80GB --metrics-listen "${NODE_AGENT_METRICS_ADDR}" \
-  --log-dir "${DI_LOCAL_LOG_DIR}/engines"
+  --log-dir "${DI_LOCAL_LOG_DIR}/engines" --node-key-file "${NODE_KEY_FILE}"
 services=(controlplane node-agent)
 if [[ -x "${DI_LOCAL_BIN_DIR}/gateway" ]]; then
   start_service gateway --listen "${GATEWAY_ADDR}" --metrics-listen "${GATEWAY_METRICS_ADDR}" \
@@ -143,27 +172,6 @@ fi
 
 log "waiting up to ${HEALTH_TIMEOUT_SECONDS}s for: ${services[*]}"
 wait_healthy "${services[@]}"
-
-# 5. The bootstrap admin API key, once the controlplane has the verb. It prints the key's secret
-# on stdout; it is written once and kept (a second bootstrap would mint another admin key).
-KEY_FILE="${DI_LOCAL_DIR}/admin.key"
-if [[ -s "${KEY_FILE}" ]]; then
-  log "admin API key already in ${KEY_FILE}"
-elif "${DI_LOCAL_BIN_DIR}/controlplane" bootstrap --help >/dev/null 2>&1; then
-  log "bootstrapping the admin API key into ${KEY_FILE}"
-  (
-    umask 077
-    if ! "${DI_LOCAL_BIN_DIR}/controlplane" bootstrap --database-url "${DATABASE_URL}" \
-      >"${KEY_FILE}.tmp" 2>>"${DI_LOCAL_LOG_DIR}/bootstrap.log"; then
-      rm -f "${KEY_FILE}.tmp"
-      die "controlplane bootstrap failed; log: ${DI_LOCAL_LOG_DIR}/bootstrap.log"
-    fi
-    chmod 0600 "${KEY_FILE}.tmp"
-    mv "${KEY_FILE}.tmp" "${KEY_FILE}"
-  )
-else
-  log "this controlplane has no bootstrap verb yet: no admin key written"
-fi
 
 # 6. How to use it.
 cat <<EOF
@@ -181,11 +189,11 @@ cat <<EOF
 Use it:
   source .local/env          # or: export DICTL_ENDPOINT=${CONTROLPLANE_ADDR}
   build/bin/dictl model list
-  build/bin/dictl instance deploy --folder default --name my-gemma --model gemma-3-4b-it --config S --wait
+  build/bin/dictl instance deploy --folder ${FOLDER_ID} --name my-gemma --model gemma-3-4b-it --config S --wait
+
+  dictl reads the admin key from ${KEY_FILE} (header 'authorization: Api-Key <key>');
+  for other callers: build/bin/dictl service-account create --folder ${FOLDER_ID} --name app, then api-key create.
 EOF
-if [[ -s "${KEY_FILE}" ]]; then
-  echo "  admin API key: ${KEY_FILE} (header 'authorization: Api-Key <key>')"
-fi
 cat <<EOF
 
 Logs: ${DI_LOCAL_LOG_DIR}/<name>.log (engines in ${DI_LOCAL_LOG_DIR}/engines/), PostgreSQL: ${DI_LOCAL_PG_DIR}/postgres.log

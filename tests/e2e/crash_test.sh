@@ -45,4 +45,5 @@ if kill -0 "$CP_PID" 2>/dev/null; then fail "controlplane still running 10 s aft
 grep -q '"controlplane stopped"' "$E2E_DIR/controlplane.log" || fail "no clean stop in the log"
 [ "$(engines_of "$iid")" = 1 ] || fail "engines must keep serving while the controlplane is away"
 
+assert_no_secrets_in_logs
 log "PASS"

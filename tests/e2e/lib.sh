@@ -11,8 +11,9 @@ E2E_PIDS=()
 E2E_NAME="$(basename "${0%.sh}")"
 E2E_DIR="$(mktemp -d "${TMPDIR:-/tmp}/di-e2e-${E2E_NAME}.XXXXXX")"
 E2E_DB=""
-# Instances of this test live in their own folder, so its engines can be found by their served names.
-E2E_FOLDER="e2e-$$-$RANDOM"
+# Instances of this test live in the folder `controlplane bootstrap` creates (a fresh random id per
+# test), so its engines can be found by their served names. Set by e2e_init.
+E2E_FOLDER=""
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 fail() {
@@ -51,6 +52,26 @@ e2e_init() {
   E2E_DB="e2e_$(echo "$E2E_NAME" | tr -c 'a-z0-9\n' '_')_$$"
   psql "$DI_TEST_DATABASE_URL" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$E2E_DB\"" >/dev/null
   export DICTL_FORMAT=table
+  # Every call is authenticated: the bootstrap admin key for dictl, the node credential for agents.
+  local boot
+  boot="$("$DI_BIN_DIR/controlplane" bootstrap --database-url "$(dsn_for "$E2E_DB")" \
+    --admin-key-file "$E2E_DIR/admin.key" --node-key-file "$E2E_DIR/node.key" \
+    --gateway-key-file "$E2E_DIR/gateway.key" 2>>"$E2E_DIR/bootstrap.log")" || fail "controlplane bootstrap failed"
+  E2E_FOLDER="$(jq -r .folder_id <<<"$boot")"
+  [ -n "$E2E_FOLDER" ] && [ "$E2E_FOLDER" != null ] || fail "bootstrap printed no folder id: $boot"
+  DICTL_API_KEY="$(cat "$E2E_DIR/admin.key")"
+  export DICTL_API_KEY
+}
+
+# Fails if a secret (any *.key of this test) appears in any log of this test: secrets are never logged.
+assert_no_secrets_in_logs() {
+  local key secret
+  for key in "$E2E_DIR"/*.key; do
+    secret="$(cat "$key")"
+    if grep -rqF -- "$secret" "$E2E_DIR" --include='*.log'; then
+      fail "the secret of $(basename "$key") appears in a log"
+    fi
+  done
 }
 
 e2e_cleanup() {
@@ -109,7 +130,7 @@ start_agent() {
   local lo=$((21000 + RANDOM % 20000))
   "$DI_BIN_DIR/node-agent" --controlplane "$CP_ENDPOINT" --name "$name" \
     --gpus "$gpus" --gpu-type H100-80GB --metrics-listen "127.0.0.1:$(free_port)" \
-    --port-range "$lo-$((lo + 500))" --log-dir "$E2E_DIR/engines-$name" "$@" \
+    --port-range "$lo-$((lo + 500))" --log-dir "$E2E_DIR/engines-$name" --node-key-file "$E2E_DIR/node.key" "$@" \
     >>"$E2E_DIR/agent-$name.log" 2>&1 &
   AGENT_PID=$!
   E2E_PIDS+=("$AGENT_PID")

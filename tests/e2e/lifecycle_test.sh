@@ -58,4 +58,5 @@ out="$(dictl instance deploy --folder "$E2E_FOLDER" --name big --model gemma-3-4
 grep -q "RESOURCE_EXHAUSTED" <<<"$out" || fail "expected RESOURCE_EXHAUSTED, got: $out"
 [ "$(free_gpus)" = 8 ] || fail "GPUs leaked by the failed deploy"
 
+assert_no_secrets_in_logs
 log "PASS"
