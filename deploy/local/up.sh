@@ -57,7 +57,7 @@ start_service() {
 # Health checks: true once the service answers.
 healthy_controlplane() {
   timeout 5 "${DI_LOCAL_BIN_DIR}/dictl" --endpoint "${CONTROLPLANE_ADDR}" --timeout 3s \
-    model list --format json >/dev/null 2>&1
+    --key-file "${DI_LOCAL_DIR}/admin.key" model list --format json >/dev/null 2>&1
 }
 healthy_node-agent() { curl -fsS -m 3 -o /dev/null "http://${NODE_AGENT_METRICS_ADDR}/metrics"; }
 healthy_gateway() { curl -fsS -m 3 -o /dev/null "http://${GATEWAY_METRICS_ADDR}/metrics"; }
