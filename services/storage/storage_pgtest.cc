@@ -22,9 +22,12 @@ constexpr Sql kInsertInstance{"test_insert_instance", R"sql(
   INSERT INTO instances (id, folder_id, name, model_id, configuration, replica_count, status)
   VALUES ($1, $2, $3, 'gemma-3-4b-it', $4, 1, 'CREATING'))sql"};
 
+// Instances belong to folders (a foreign key): the folder is created on first use.
 absl::Status InsertInstance(DbSession& s, const std::string& id, const std::string& folder, const std::string& name,
                             const std::string& config = "S") {
   return s.InTransaction("insert instance", [&](pqxx::work& tx, DbSession& session) {
+    tx.exec("INSERT INTO clouds (id, name) VALUES ('c1', 'c1') ON CONFLICT DO NOTHING");
+    tx.exec_params("INSERT INTO folders (id, cloud_id, name) VALUES ($1, 'c1', $1) ON CONFLICT DO NOTHING", folder);
     session.Exec(tx, kInsertInstance, id, folder, name, config);
     return absl::OkStatus();
   });
@@ -104,8 +107,8 @@ TEST(Schema, AtMostOneLiveOperationPerInstance) {
   auto insert_op = [&](const std::string& id) {
     pqxx::work tx(conn);
     tx.exec_params(
-        "INSERT INTO operations (id, kind, description, instance_id, metadata) "
-        "VALUES ($1, 'StartInstance', 'x', 'i1', ''::bytea)",
+        "INSERT INTO operations (id, kind, description, instance_id, resource_id, metadata) "
+        "VALUES ($1, 'StartInstance', 'x', 'i1', 'f1', ''::bytea)",
         id);
     tx.commit();
   };
