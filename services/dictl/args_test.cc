@@ -81,5 +81,59 @@ TEST(RequireFlags, NamesEveryMissingFlag) {
   EXPECT_TRUE(RequireFlags({{"folder", "f"}}).ok());
 }
 
+TEST(ParseSubject, AcceptsTheThreeSubjectTypes) {
+  absl::StatusOr<v1::Subject> subject = ParseSubject("serviceAccount:ajeb1", "--subject");
+  ASSERT_TRUE(subject.ok()) << subject.status();
+  EXPECT_EQ(subject->type(), "serviceAccount");
+  EXPECT_EQ(subject->id(), "ajeb1");
+  EXPECT_EQ(ParseSubject("userAccount:aje9", "--subject")->type(), "userAccount");
+  EXPECT_EQ(ParseSubject("system:allAuthenticatedUsers", "--subject")->id(), "allAuthenticatedUsers");
+}
+
+TEST(ParseSubject, RejectsMalformedSubjectsNamingTheFlag) {
+  for (const char* text : {"", "ajeb1", ":ajeb1", "group:x", "serviceAccount:", "serviceAccount:a b",
+                           "system:allUsers", "ServiceAccount:x"}) {
+    absl::StatusOr<v1::Subject> subject = ParseSubject(text, "--subject");
+    ASSERT_FALSE(subject.ok()) << text;
+    EXPECT_EQ(subject.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(subject.status().message(), HasSubstr("--subject: ")) << text;
+    EXPECT_THAT(subject.status().message(), HasSubstr("serviceAccount:ID")) << text;
+  }
+}
+
+TEST(ParseBinding, SplitsRoleAndSubject) {
+  absl::StatusOr<v1::AccessBinding> binding = ParseBinding("ai.languageModels.user=serviceAccount:ajeb1");
+  ASSERT_TRUE(binding.ok()) << binding.status();
+  EXPECT_EQ(binding->role_id(), "ai.languageModels.user");
+  EXPECT_EQ(binding->subject().type(), "serviceAccount");
+  EXPECT_EQ(binding->subject().id(), "ajeb1");
+  for (const char* text : {"ai.languageModels.user", "=userAccount:a", "role=user", "a role=userAccount:a"}) {
+    absl::StatusOr<v1::AccessBinding> bad = ParseBinding(text);
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_THAT(bad.status().message(), HasSubstr("--binding")) << text;
+  }
+}
+
+TEST(ParseKeyLifetime, AcceptsDurationsAndDays) {
+  EXPECT_EQ(*ParseKeyLifetime("24h"), absl::Hours(24));
+  EXPECT_EQ(*ParseKeyLifetime("90m"), absl::Minutes(90));
+  EXPECT_EQ(*ParseKeyLifetime("30d"), absl::Hours(24 * 30));
+  for (const char* text : {"", "soon", "0s", "-1h", "0d", "1.5d", "100000d"}) {
+    absl::StatusOr<absl::Duration> lifetime = ParseKeyLifetime(text);
+    ASSERT_FALSE(lifetime.ok()) << text;
+    EXPECT_THAT(lifetime.status().message(), HasSubstr("--expires-in")) << text;
+  }
+}
+
+TEST(ParseRfc3339, AcceptsOffsetsAndRejectsOtherForms) {
+  EXPECT_EQ(*ParseRfc3339("2026-01-31T03:00:00+03:00", "--expires-at"), absl::FromUnixSeconds(1769817600));
+  EXPECT_EQ(*ParseRfc3339("2026-01-31T00:00:00Z", "--expires-at"), absl::FromUnixSeconds(1769817600));
+  for (const char* text : {"2026-01-31", "tomorrow", "1769817600"}) {
+    absl::StatusOr<absl::Time> time = ParseRfc3339(text, "--expires-at");
+    ASSERT_FALSE(time.ok()) << text;
+    EXPECT_THAT(time.status().message(), HasSubstr("--expires-at")) << text;
+  }
+}
+
 }  // namespace
 }  // namespace dedicated::dictl

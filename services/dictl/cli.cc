@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "services/common/flags.h"
 #include "services/dictl/command.h"
+#include "services/dictl/credentials.h"
 
 namespace dedicated::dictl {
 namespace {
@@ -17,17 +18,20 @@ struct GlobalFlags {
   std::string endpoint = kDefaultEndpoint;
   std::string format = "table";
   absl::Duration timeout = absl::Seconds(30);
+  std::string key_file;
 };
 
 // Global flags take a value each; the scan that finds the group and verb must know to skip it.
 bool IsGlobalFlag(absl::string_view name) {
-  return name == "endpoint" || name == "format" || name == "timeout";
+  return name == "endpoint" || name == "format" || name == "timeout" || name == "key-file";
 }
 
 void RegisterGlobalFlags(FlagSet& flags, GlobalFlags& global) {
   flags.String("endpoint", kEndpointEnv, &global.endpoint, "controlplane gRPC address, host:port");
   flags.String("format", kFormatEnv, &global.format, "output: table (for people) or json (for scripts)");
   flags.Duration("timeout", "", &global.timeout, "deadline of each RPC, e.g. 30s, 2m");
+  // No env fallback here: $DICTL_KEY_FILE ranks below $DICTL_API_KEY, so ResolveApiKey reads it.
+  flags.String("key-file", "", &global.key_file, "file holding the API key");
 }
 
 std::string GlobalFlagsHelp() {
@@ -43,11 +47,20 @@ std::string GlobalFlagsHelp() {
       "]\n"
       "  --timeout DURATION\n"
       "      deadline of each RPC, e.g. 30s, 2m (default: 30s)\n"
+      "  --key-file PATH\n"
+      "      file holding the API key, sent as 'authorization: Api-Key <key>'. Without this flag:\n"
+      "      $",
+      kApiKeyEnv, " (the key itself), then $", kKeyFileEnv, " (a file), then ", kLocalKeyFile,
+      "\n"
+      "      in the current directory or a parent. With none, calls go out without a key.\n"
       "  --help\n"
       "      show help for dictl, a group or a verb\n");
 }
 
-std::vector<Group> AllGroups() { return {InstanceGroup(), OperationGroup(), ModelGroup()}; }
+std::vector<Group> AllGroups() {
+  return {InstanceGroup(), OperationGroup(),      ModelGroup(),  CloudGroup(),
+          FolderGroup(),   ServiceAccountGroup(), ApiKeyGroup(), AccessBindingGroup()};
+}
 
 std::string TopLevelHelp(const std::vector<Group>& groups) {
   std::string text =
@@ -67,7 +80,8 @@ std::string TopLevelHelp(const std::vector<Group>& groups) {
       "  dictl model list\n"
       "  dictl instance deploy --folder b1g2 --name chat --model gemma-3-4b-it --config S --wait\n"
       "  dictl instance list --folder b1g2 --format json\n"
-      "  DICTL_ENDPOINT=cp.example.net:50051 dictl operation wait dop3v0k8r2m1x7c5b4a9\n\n"
+      "  DICTL_ENDPOINT=cp.example.net:50051 dictl operation wait dop3v0k8r2m1x7c5b4a9\n"
+      "  dictl --key-file ~/.config/dictl/ci.key folder list --cloud b1gc\n\n"
       "Run 'dictl <group> --help' for the verbs of a group.\n");
   return text;
 }
@@ -245,9 +259,19 @@ int RunDictl(const std::vector<std::string>& args, std::ostream& out, std::ostre
     return UsageError(err, std::string(valid.message()), verb_command);
   }
 
+  // After validation, so that a usage error never depends on (or reads) a key file.
+  absl::StatusOr<ApiKey> key =
+      ResolveApiKey(KeySources{.key_file_flag = global.key_file, .working_dir = runtime.working_dir});
+  if (!key.ok()) return UsageError(err, std::string(key.status().message()), verb_command);
+  for (const std::string& warning : key->warnings) err << "warning: " << warning << "\n";
+  // The call still goes out: the server decides what needs a key, and its answer says what is wrong.
+  if (key->secret.empty()) err << "hint: " << kNoApiKeyHint << "\n";
+
   std::unique_ptr<Client> client = Client::Connect(ClientOptions{.endpoint = global.endpoint,
                                                                  .timeout = global.timeout,
                                                                  .retry = runtime.retry,
+                                                                 .api_key = key->secret,
+                                                                 .api_key_source = key->source,
                                                                  .sleep = runtime.sleep});
   CommandEnv env{.out = out,
                  .err = err,

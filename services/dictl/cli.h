@@ -19,6 +19,8 @@ struct Runtime {
   int terminal_width = 0;
   absl::Duration poll_interval = absl::Seconds(1);
   RetryPolicy retry;
+  // Where the search for .local/admin.key starts (see credentials.h); empty: the current directory.
+  std::string working_dir;
   // Null means absl::SleepFor / absl::Now.
   std::function<void(absl::Duration)> sleep;
   std::function<absl::Time()> now;

@@ -27,6 +27,8 @@ class CliTest : public ::testing::Test {
   void SetUp() override {
     unsetenv("DICTL_ENDPOINT");
     unsetenv("DICTL_FORMAT");
+    unsetenv("DICTL_API_KEY");
+    unsetenv("DICTL_KEY_FILE");
   }
 
   Result Run(const std::vector<std::string>& args) {
@@ -51,7 +53,8 @@ TEST_F(CliTest, HelpAtEveryLevelExitsZeroWithExamples) {
   EXPECT_THAT(top.out, HasSubstr("DICTL_ENDPOINT"));
   EXPECT_THAT(top.out, HasSubstr("Examples:"));
 
-  for (const char* group : {"instance", "operation", "model"}) {
+  for (const char* group :
+       {"instance", "operation", "model", "cloud", "folder", "service-account", "api-key", "access-binding"}) {
     Result r = Run({group, "--help"});
     EXPECT_EQ(r.code, kExitOk) << group;
     EXPECT_THAT(r.out, HasSubstr("Verbs:")) << group;
@@ -61,13 +64,27 @@ TEST_F(CliTest, HelpAtEveryLevelExitsZeroWithExamples) {
       {"instance", "deploy"}, {"instance", "get"},    {"instance", "list"},    {"instance", "start"},
       {"instance", "stop"},   {"instance", "delete"}, {"instance", "update"},  {"instance", "operations"},
       {"operation", "get"},   {"operation", "wait"},  {"operation", "cancel"}, {"model", "list"},
-      {"model", "get"}};
+      {"model", "get"},       {"cloud", "create"},    {"cloud", "list"},       {"cloud", "get"},
+      {"folder", "create"},   {"folder", "list"},     {"folder", "get"},       {"service-account", "create"},
+      {"service-account", "list"},                    {"service-account", "get"},
+      {"api-key", "create"},  {"api-key", "list"},    {"api-key", "delete"},   {"access-binding", "list"},
+      {"access-binding", "add"},                      {"access-binding", "remove"},
+      {"access-binding", "set"}};
   for (const auto& verb : verbs) {
     Result r = Run({verb[0], verb[1], "--help"});
     EXPECT_EQ(r.code, kExitOk) << verb[0] << " " << verb[1];
     EXPECT_THAT(r.out, HasSubstr("Usage: dictl " + verb[0] + " " + verb[1])) << verb[1];
     EXPECT_THAT(r.out, HasSubstr("Examples:\n  dictl " + verb[0] + " " + verb[1])) << verb[1];
     EXPECT_THAT(r.out, HasSubstr("--endpoint")) << verb[1];
+    EXPECT_THAT(r.out, HasSubstr("--key-file")) << verb[1];
+  }
+}
+
+TEST_F(CliTest, HelpExplainsWhereTheApiKeyComesFrom) {
+  Result r = Run({"--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  for (const char* needle : {"--key-file PATH", "Api-Key", "$DICTL_API_KEY", "$DICTL_KEY_FILE", ".local/admin.key"}) {
+    EXPECT_THAT(r.out, HasSubstr(needle));
   }
 }
 

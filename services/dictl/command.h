@@ -57,11 +57,26 @@ struct Group {
 Group InstanceGroup();
 Group OperationGroup();
 Group ModelGroup();
+Group CloudGroup();
+Group FolderGroup();
+Group ServiceAccountGroup();
+Group ApiKeyGroup();
+Group AccessBindingGroup();
 
 // For verbs that return an Operation. Without `wait` prints it. With `wait` follows it to the end and
 // prints the result: the Instance, or for other responses the final Operation; a failed operation is
 // "error: <CODE_NAME>: <message>" on stderr and exit 1.
 int FinishOperation(Client& client, v1::Operation operation, bool wait, const CommandEnv& env);
+
+// For verbs whose operations the server normally finishes before it answers (clouds, folders, access
+// bindings): reports the result at once when the operation is done, otherwise waits for it like
+// FinishOperation with `wait` does.
+int AwaitOperation(Client& client, v1::Operation operation, const CommandEnv& env);
+
+// How a done operation ended: its error on stderr (exit 1), or its result on stdout: the Instance, Cloud
+// or Folder it returned, a one-line confirmation for deletes and access binding changes in table mode,
+// else the operation itself.
+int ReportOperationOutcome(const v1::Operation& operation, const CommandEnv& env);
 
 // Exit code for a print: a JSON conversion failure is reported like an RPC error.
 int ReportPrint(const absl::Status& printed, const CommandEnv& env);

@@ -2,63 +2,22 @@
 
 #include <functional>
 #include <map>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "services/common/ids.h"
 #include "services/dictl/args.h"
 #include "services/dictl/command.h"
+#include "services/dictl/command_kit.h"
 
 namespace dedicated::dictl {
 namespace {
 
 using InstanceStub = v1::InstanceService::StubInterface;
 
-absl::Status ValidatePageSize(int64_t page_size) {
-  if (page_size < 0) return absl::InvalidArgumentError("--page-size: must not be negative");
-  return absl::OkStatus();
-}
-
-// Fetches pages until next_page_token is empty, or one page when the caller asked for a specific page.
-// `fetch` gets the token and returns the page's next_page_token through its last argument.
-grpc::Status FetchPages(Client& client, const std::string& first_token, bool all_pages,
-                        const std::function<grpc::Status(grpc::ClientContext*, const std::string& token,
-                                                         std::string* next_token)>& fetch) {
-  std::string token = first_token;
-  std::set<std::string> seen;
-  while (true) {
-    std::string next;
-    grpc::Status status =
-        client.Call([&](grpc::ClientContext* context) { return fetch(context, token, &next); });
-    if (!status.ok() || !all_pages || next.empty()) return status;
-    // A server that hands out the same token twice would otherwise keep dictl looping forever.
-    if (!seen.insert(next).second) {
-      return grpc::Status(grpc::StatusCode::INTERNAL,
-                          absl::StrCat("the server returned page token \"", next, "\" twice"));
-    }
-    token = next;
-  }
-}
-
-void HintNextPage(const std::string& next_page_token, const CommandEnv& env) {
-  if (env.format == OutputFormat::kTable && !next_page_token.empty()) {
-    env.err << "More results: add --page-token " << next_page_token << "\n";
-  }
-}
-
-// Verbs that act on one instance by id take it as their only positional argument.
-class InstanceIdCommand : public Command {
+class InstanceIdCommand : public IdCommand {
  public:
-  absl::Status Validate(const std::vector<std::string>& positional) override {
-    if (absl::Status s = ExpectPositional(positional, {"INSTANCE_ID"}); !s.ok()) return s;
-    id_ = positional[0];
-    return ValidateFlags();
-  }
-
- protected:
-  virtual absl::Status ValidateFlags() { return absl::OkStatus(); }
-  std::string id_;
+  InstanceIdCommand() : IdCommand("INSTANCE_ID") {}
 };
 
 class Deploy : public Command {
@@ -114,7 +73,7 @@ class Deploy : public Command {
         [&](grpc::ClientContext* context) { return client.instances().Create(context, request, &operation); },
         CallOptions{.idempotency_key = key});
     if (!status.ok()) {
-      int code = ReportRpcError(status, client.options().endpoint, env.err);
+      int code = ReportRpcError(status, client.options(), env.err);
       // After these the server may have accepted the request; the same key makes a retry safe.
       // (Not when the controlplane was never reached: then nothing was created.)
       bool ambiguous = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
@@ -151,7 +110,7 @@ class Get : public InstanceIdCommand {
     v1::Instance instance;
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.instances().Get(context, request, &instance); });
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     return ReportPrint(PrintInstance(instance, env.format, env.out), env);
   }
 };
@@ -192,7 +151,7 @@ class List : public Command {
                      }
                      return s;
                    });
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     int code = ReportPrint(PrintInstances(all, env.format, env.out), env);
     HintNextPage(all.next_page_token(), env);
     return code;
@@ -219,7 +178,7 @@ class Action : public InstanceIdCommand {
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return rpc_(client.instances(), context, id_, &operation); },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     return FinishOperation(client, std::move(operation), wait_, env);
   }
 
@@ -256,7 +215,7 @@ class Update : public InstanceIdCommand {
           return client.instances().Update(context, request_, &operation);
         },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     return FinishOperation(client, std::move(operation), wait_, env);
   }
 
@@ -320,7 +279,7 @@ class Operations : public InstanceIdCommand {
                      }
                      return s;
                    });
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     int code = ReportPrint(PrintOperations(all, env.format, env.out), env);
     HintNextPage(all.next_page_token(), env);
     return code;

@@ -1,11 +1,14 @@
 // dictl operation get|wait|cancel, and how every verb that returns an Operation finishes.
 
 #include "absl/status/status.h"
+#include "dedicated/v1/access_binding_service.pb.h"
 #include "dedicated/v1/instance.pb.h"
 #include "dedicated/v1/instance_service.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
+#include "dedicated/v1/resource_service.pb.h"
 #include "services/dictl/args.h"
 #include "services/dictl/command.h"
+#include "services/dictl/output_resources.h"
 
 namespace dedicated::dictl {
 
@@ -18,27 +21,49 @@ int ReportPrint(const absl::Status& printed, const CommandEnv& env) {
 
 namespace {
 
-// Prints how a finished operation ended; see FinishOperation.
-int ReportOutcome(const v1::Operation& operation, const CommandEnv& env) {
+// The response of `operation` as a `Message` printed by `print`; false if it is not one.
+template <typename Message>
+bool TryPrintResponse(const v1::Operation& operation, Printer<Message> print, const CommandEnv& env, int* code) {
+  Message message;
+  if (!operation.response().Is<Message>() || !operation.response().UnpackTo(&message)) return false;
+  *code = ReportPrint(print(message, env.format, env.out), env);
+  return true;
+}
+
+// The resource whose access bindings the operation changed; "" for other operations.
+std::string AccessBindingResourceOf(const v1::Operation& operation) {
+  v1::SetAccessBindingsMetadata set;
+  if (operation.metadata().UnpackTo(&set)) return set.resource_id();
+  v1::UpdateAccessBindingsMetadata update;
+  if (operation.metadata().UnpackTo(&update)) return update.resource_id();
+  return "";
+}
+
+}  // namespace
+
+int ReportOperationOutcome(const v1::Operation& operation, const CommandEnv& env) {
   if (operation.has_error()) {
     env.err << "error: " << StatusCodeName(operation.error().code()) << ": " << operation.error().message()
             << "\n";
     return kExitFailure;
   }
-  if (operation.response().Is<v1::Instance>()) {
-    v1::Instance instance;
-    if (operation.response().UnpackTo(&instance)) {
-      return ReportPrint(PrintInstance(instance, env.format, env.out), env);
-    }
+  int code = kExitOk;
+  if (TryPrintResponse<v1::Instance>(operation, &PrintInstance, env, &code) ||
+      TryPrintResponse<v1::Cloud>(operation, &PrintCloud, env, &code) ||
+      TryPrintResponse<v1::Folder>(operation, &PrintFolder, env, &code)) {
+    return code;
   }
   if (env.format == OutputFormat::kTable && operation.metadata().Is<v1::DeleteInstanceMetadata>()) {
     env.out << "Instance " << InstanceIdOf(operation) << " deleted.\n";
     return kExitOk;
   }
+  if (std::string resource = AccessBindingResourceOf(operation);
+      env.format == OutputFormat::kTable && !resource.empty()) {
+    env.out << "Access bindings of " << resource << " updated.\n";
+    return kExitOk;
+  }
   return ReportPrint(PrintOperation(operation, env.format, env.out), env);
 }
-
-}  // namespace
 
 int FinishOperation(Client& client, v1::Operation operation, bool wait, const CommandEnv& env) {
   if (!wait) {
@@ -49,8 +74,14 @@ int FinishOperation(Client& client, v1::Operation operation, bool wait, const Co
     return code;
   }
   grpc::Status status = WaitForOperation(client, operation, env.err, env.wait);
-  if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
-  return ReportOutcome(operation, env);
+  if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+  return ReportOperationOutcome(operation, env);
+}
+
+int AwaitOperation(Client& client, v1::Operation operation, const CommandEnv& env) {
+  // Waiting on a done operation would print a progress line about nothing.
+  if (operation.done()) return ReportOperationOutcome(operation, env);
+  return FinishOperation(client, std::move(operation), /*wait=*/true, env);
 }
 
 namespace {
@@ -69,7 +100,7 @@ class GetOperation : public Command {
     v1::Operation operation;
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.operations().Get(context, request, &operation); });
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     return ReportPrint(PrintOperation(operation, env.format, env.out), env);
   }
 
@@ -85,7 +116,7 @@ class WaitOperation : public GetOperation {
     v1::Operation operation;
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.operations().Get(context, request, &operation); });
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     return FinishOperation(client, std::move(operation), /*wait=*/true, env);
   }
 };
@@ -103,15 +134,15 @@ class CancelOperation : public GetOperation {
     grpc::Status status = client.Call([&](grpc::ClientContext* context) {
       return client.operations().Cancel(context, request, &operation);
     });
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     if (!wait_) return FinishOperation(client, std::move(operation), /*wait=*/false, env);
     status = WaitForOperation(client, operation, env.err, env.wait);
-    if (!status.ok()) return ReportRpcError(status, client.options().endpoint, env.err);
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     // CANCELLED is what was asked for, so it is success here; anything else is reported as usual.
     if (operation.has_error() && operation.error().code() == grpc::StatusCode::CANCELLED) {
       return ReportPrint(PrintOperation(operation, env.format, env.out), env);
     }
-    return ReportOutcome(operation, env);
+    return ReportOperationOutcome(operation, env);
   }
 
  private:

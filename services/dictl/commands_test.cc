@@ -9,6 +9,7 @@
 
 #include "services/dictl/args.h"
 #include "services/dictl/cli.h"
+#include "services/dictl/command_test_base.h"
 #include "services/dictl/exit_codes.h"
 #include "services/dictl/fake_controlplane.h"
 
@@ -24,12 +25,6 @@ using ::testing::Pair;
 using ::testing::SizeIs;
 using ::testing::UnorderedElementsAre;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
-
 v1::Instance MakeInstance(const std::string& id, const std::string& name) {
   v1::Instance instance;
   instance.set_id(id);
@@ -42,36 +37,12 @@ v1::Instance MakeInstance(const std::string& id, const std::string& name) {
   return instance;
 }
 
-class CommandsTest : public ::testing::Test {
+class CommandsTest : public CommandTestBase {
  protected:
-  void SetUp() override {
-    unsetenv("DICTL_ENDPOINT");
-    unsetenv("DICTL_FORMAT");
-  }
-
-  // Runs dictl against the fake with instant sleeps; the sleeps asked for are recorded.
-  Result Run(std::vector<std::string> args) {
-    args.push_back("--endpoint");
-    args.push_back(fake_.endpoint());
-    return RunRaw(args);
-  }
-
-  Result RunRaw(const std::vector<std::string>& args) {
-    std::ostringstream out, err;
-    Runtime runtime;
-    runtime.poll_interval = absl::Milliseconds(1);
-    runtime.sleep = [this](absl::Duration d) { sleeps_.push_back(d); };
-    int code = RunDictl(args, out, err, runtime);
-    return {code, out.str(), err.str()};
-  }
-
   std::vector<std::string> DeployArgs() {
     return {"instance", "deploy",  "--folder",      "folder-1", "--name",
             "chat",     "--model", "gemma-3-4b-it", "--config", "m"};
   }
-
-  testing::FakeControlplane fake_;
-  std::vector<absl::Duration> sleeps_;
 };
 
 TEST_F(CommandsTest, DeploySendsTheRequestWithAFreshIdempotencyKey) {

@@ -9,21 +9,40 @@
 namespace dedicated::dictl::testing {
 namespace {
 
-std::string IdempotencyKey(const grpc::ServerContext* context) {
-  auto it = context->client_metadata().find("idempotency-key");
+std::string Metadata(const grpc::ServerContext* context, const std::string& key) {
+  auto it = context->client_metadata().find(key);
   if (it == context->client_metadata().end()) return "";
   return std::string(it->second.data(), it->second.size());
 }
 
+std::string IdempotencyKey(const grpc::ServerContext* context) { return Metadata(context, "idempotency-key"); }
+std::string Authorization(const grpc::ServerContext* context) { return Metadata(context, "authorization"); }
+
 }  // namespace
 
-// Shared by the three services: they run on gRPC threads, so all state is behind FakeControlplane::mu_.
+grpc::Status FakeControlplane::Admit(const grpc::ServerContext* context, const std::string& method,
+                                     const google::protobuf::Message& request) {
+  std::shared_ptr<google::protobuf::Message> copy(request.New());
+  copy->CopyFrom(request);
+  absl::MutexLock lock(&mu_);
+  Call call{.method = method,
+            .request = std::move(copy),
+            .idempotency_key = IdempotencyKey(context),
+            .authorization = Authorization(context)};
+  const bool refused = !required_api_key_.empty() && call.authorization != "Api-Key " + required_api_key_;
+  calls_.push_back(std::move(call));
+  if (refused) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or invalid API key");
+  return grpc::Status::OK;
+}
+
+// Shared by the services: they run on gRPC threads, so all state is behind FakeControlplane::mu_.
 class FakeControlplane::Instances final : public v1::InstanceService::Service {
  public:
   explicit Instances(FakeControlplane* fake) : fake_(fake) {}
 
-  grpc::Status Get(grpc::ServerContext*, const v1::GetInstanceRequest* request,
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetInstanceRequest* request,
                    v1::Instance* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.Get", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
     auto it = fake_->instances_.find(request->instance_id());
     if (it == fake_->instances_.end()) {
@@ -34,8 +53,9 @@ class FakeControlplane::Instances final : public v1::InstanceService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status List(grpc::ServerContext*, const v1::ListInstancesRequest* request,
+  grpc::Status List(grpc::ServerContext* context, const v1::ListInstancesRequest* request,
                     v1::ListInstancesResponse* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.List", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
     fake_->list_requests_.push_back(*request);
     if (fake_->pages_.empty()) {
@@ -57,8 +77,9 @@ class FakeControlplane::Instances final : public v1::InstanceService::Service {
 
   grpc::Status Create(grpc::ServerContext* context, const v1::CreateInstanceRequest* request,
                       v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.Create", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
-    fake_->creates_.push_back({*request, IdempotencyKey(context)});
+    fake_->creates_.push_back({*request, IdempotencyKey(context), Authorization(context)});
     if (fake_->create_failures_left_ > 0) {
       --fake_->create_failures_left_;
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database is unavailable");
@@ -84,8 +105,9 @@ class FakeControlplane::Instances final : public v1::InstanceService::Service {
 
   grpc::Status Update(grpc::ServerContext* context, const v1::UpdateInstanceRequest* request,
                       v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.Update", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
-    fake_->updates_.push_back({*request, IdempotencyKey(context)});
+    fake_->updates_.push_back({*request, IdempotencyKey(context), Authorization(context)});
     if (!fake_->instances_.count(request->instance_id())) return NotFound(request->instance_id());
     v1::UpdateInstanceMetadata metadata;
     metadata.set_instance_id(request->instance_id());
@@ -95,22 +117,26 @@ class FakeControlplane::Instances final : public v1::InstanceService::Service {
 
   grpc::Status Delete(grpc::ServerContext* context, const v1::DeleteInstanceRequest* request,
                       v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.Delete", *request); !s.ok()) return s;
     v1::DeleteInstanceMetadata metadata;
     return Act(context, "delete", request->instance_id(), &metadata, response);
   }
   grpc::Status Start(grpc::ServerContext* context, const v1::StartInstanceRequest* request,
                      v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.Start", *request); !s.ok()) return s;
     v1::StartInstanceMetadata metadata;
     return Act(context, "start", request->instance_id(), &metadata, response);
   }
   grpc::Status Stop(grpc::ServerContext* context, const v1::StopInstanceRequest* request,
                     v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.Stop", *request); !s.ok()) return s;
     v1::StopInstanceMetadata metadata;
     return Act(context, "stop", request->instance_id(), &metadata, response);
   }
 
-  grpc::Status ListOperations(grpc::ServerContext*, const v1::ListInstanceOperationsRequest* request,
+  grpc::Status ListOperations(grpc::ServerContext* context, const v1::ListInstanceOperationsRequest* request,
                               v1::ListInstanceOperationsResponse* response) override {
+    if (grpc::Status s = fake_->Admit(context, "InstanceService.ListOperations", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
     for (const auto& [id, running] : fake_->operations_) {
       if (running.instance_id == request->instance_id()) *response->add_operations() = running.operation;
@@ -127,7 +153,7 @@ class FakeControlplane::Instances final : public v1::InstanceService::Service {
   grpc::Status Act(grpc::ServerContext* context, const std::string& verb, const std::string& id,
                    google::protobuf::Message* metadata, v1::Operation* response) {
     absl::MutexLock lock(&fake_->mu_);
-    fake_->actions_.push_back({absl::StrCat(verb, " ", id), IdempotencyKey(context)});
+    fake_->actions_.push_back({absl::StrCat(verb, " ", id), IdempotencyKey(context), Authorization(context)});
     if (!fake_->instances_.count(id)) return NotFound(id);
     metadata->GetReflection()->SetString(metadata, metadata->GetDescriptor()->FindFieldByName("instance_id"),
                                          id);
@@ -142,8 +168,9 @@ class FakeControlplane::Operations final : public v1::OperationService::Service 
  public:
   explicit Operations(FakeControlplane* fake) : fake_(fake) {}
 
-  grpc::Status Get(grpc::ServerContext*, const v1::GetOperationRequest* request,
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetOperationRequest* request,
                    v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "OperationService.Get", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
     auto it = fake_->operations_.find(request->operation_id());
     if (it == fake_->operations_.end()) {
@@ -163,8 +190,9 @@ class FakeControlplane::Operations final : public v1::OperationService::Service 
     return grpc::Status::OK;
   }
 
-  grpc::Status Cancel(grpc::ServerContext*, const v1::CancelOperationRequest* request,
+  grpc::Status Cancel(grpc::ServerContext* context, const v1::CancelOperationRequest* request,
                       v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "OperationService.Cancel", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
     fake_->cancelled_.push_back(request->operation_id());
     auto it = fake_->operations_.find(request->operation_id());
@@ -188,7 +216,9 @@ class FakeControlplane::Models final : public v1::ModelService::Service {
  public:
   explicit Models(FakeControlplane* fake) : fake_(fake) {}
 
-  grpc::Status Get(grpc::ServerContext*, const v1::GetModelRequest* request, v1::Model* response) override {
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetModelRequest* request,
+                   v1::Model* response) override {
+    if (grpc::Status s = fake_->Admit(context, "ModelService.Get", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
     for (const v1::Model& model : fake_->models_) {
       if (model.id() == request->model_id()) {
@@ -200,8 +230,9 @@ class FakeControlplane::Models final : public v1::ModelService::Service {
                         absl::StrCat("model ", request->model_id(), " not found"));
   }
 
-  grpc::Status List(grpc::ServerContext*, const v1::ListModelsRequest*,
+  grpc::Status List(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                     v1::ListModelsResponse* response) override {
+    if (grpc::Status s = fake_->Admit(context, "ModelService.List", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
     for (const v1::Model& model : fake_->models_) *response->add_models() = model;
     return grpc::Status::OK;
@@ -221,6 +252,7 @@ FakeControlplane::FakeControlplane()
   builder.RegisterService(instance_service_.get());
   builder.RegisterService(operation_service_.get());
   builder.RegisterService(model_service_.get());
+  AddResourceServices(builder);
   server_ = builder.BuildAndStart();
   endpoint_ = absl::StrCat("127.0.0.1:", port);
 }
@@ -253,6 +285,10 @@ void FakeControlplane::Finish(Running& running) {
     running.operation.mutable_error()->set_message(running.error->error_message());
     auto instance = instances_.find(running.instance_id);
     if (instance != instances_.end()) instance->second.set_status(v1::Instance::ERROR);
+    return;
+  }
+  if (running.response) {
+    *running.operation.mutable_response() = *running.response;
     return;
   }
   if (running.is_delete) {

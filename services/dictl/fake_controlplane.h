@@ -1,6 +1,8 @@
 #pragma once
-// An in-process controlplane for dictl's tests: the three services dictl calls, on 127.0.0.1:<free
-// port>, scripted by the test and recording every request with its idempotency key. Test-only.
+// An in-process controlplane for dictl's tests: the services dictl calls, on 127.0.0.1:<free port>,
+// scripted by the test and recording every request with its idempotency key and authorization header.
+// Test-only. Instances, operations and models are in fake_controlplane.cc; clouds, folders, service
+// accounts, API keys and access bindings in fake_resources.cc.
 
 #include <grpcpp/grpcpp.h>
 
@@ -12,9 +14,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "dedicated/v1/access_binding_service.grpc.pb.h"
+#include "dedicated/v1/api_key_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
+#include "dedicated/v1/resource_service.grpc.pb.h"
 
 namespace dedicated::dictl::testing {
 
@@ -23,6 +28,8 @@ struct Received {
   Request request;
   // "" when the call carried none.
   std::string idempotency_key;
+  // The `authorization` metadata; "" when the call carried none.
+  std::string authorization;
 };
 
 class FakeControlplane {
@@ -51,7 +58,49 @@ class FakeControlplane {
   // unless cancelled).
   void AddOperation(const v1::Operation& operation, const std::string& instance_id);
 
+  // Every call without `authorization: Api-Key <secret>` fails with UNAUTHENTICATED "missing or invalid
+  // API key" (and is still recorded).
+  void RequireApiKey(std::string secret);
+
+  // Clouds "cloud-<n>", folders "folder-<n>", service accounts "sa-<n>", API keys "key-<n>" with secret
+  // "dik_fake-secret-<n>". Create of a cloud or folder and changes of access bindings return an
+  // Operation that is already done, like the real server; with `pending` set they finish on the first
+  // OperationService.Get instead.
+  void SetResourceOperationsPending(bool pending);
+  // Lists of clouds, folders, service accounts, API keys and access bindings answer a request without
+  // page_size with pages of at most `n` items (0: all at once). Page tokens are "offset-<n>".
+  void SetDefaultPageSize(int n);
+  void AddCloud(const v1::Cloud& cloud);
+  void AddFolder(const v1::Folder& folder);
+  void AddServiceAccount(const v1::ServiceAccount& account);
+  void AddApiKey(const v1::ApiKey& key);
+  void AddAccessBinding(const std::string& resource_id, const v1::AccessBinding& binding);
+  std::vector<v1::AccessBinding> access_bindings(const std::string& resource_id) const;
+
   // --- Observations ---
+  // Every call of every service, in order, with its request.
+  struct Call {
+    // "<Service>.<Method>", e.g. "ResourceService.CreateCloud".
+    std::string method;
+    std::shared_ptr<const google::protobuf::Message> request;
+    std::string idempotency_key;
+    std::string authorization;
+  };
+  std::vector<Call> calls() const;
+  // The calls of one method with their requests as `Request`.
+  template <typename Request>
+  std::vector<Received<Request>> Requests(const std::string& method) const {
+    std::vector<Received<Request>> received;
+    for (const Call& call : calls()) {
+      if (call.method != method) continue;
+      Received<Request>& r = received.emplace_back();
+      r.request.CopyFrom(*call.request);
+      r.idempotency_key = call.idempotency_key;
+      r.authorization = call.authorization;
+    }
+    return received;
+  }
+
   std::vector<Received<v1::CreateInstanceRequest>> creates() const;
   std::vector<Received<v1::UpdateInstanceRequest>> updates() const;
   // Start, Stop and Delete, as "<verb> <instance_id>" with their keys.
@@ -64,6 +113,10 @@ class FakeControlplane {
   class Instances;
   class Operations;
   class Models;
+  class Resources;
+  class ServiceAccounts;
+  class ApiKeys;
+  class AccessBindings;
   struct Running {
     v1::Operation operation;
     std::string instance_id;
@@ -72,7 +125,21 @@ class FakeControlplane {
     bool scripted = false;
     int polls_left = 0;
     std::optional<grpc::Status> error;
+    // The response once done, for operations that are not about an instance.
+    std::optional<google::protobuf::Any> response;
   };
+
+  // Records the call and applies RequireApiKey. Every handler calls it first, without holding mu_.
+  grpc::Status Admit(const grpc::ServerContext* context, const std::string& method,
+                     const google::protobuf::Message& request) ABSL_LOCKS_EXCLUDED(mu_);
+  // An operation of ResourceService or AccessBindingService that ends with `response`; done at once
+  // unless SetResourceOperationsPending.
+  v1::Operation StartResourceOperation(const google::protobuf::Message& metadata, const std::string& description,
+                                       const google::protobuf::Message& response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IsResource(const std::string& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Creates the services of fake_resources.cc and registers them with `builder`.
+  void AddResourceServices(grpc::ServerBuilder& builder);
 
   // Starts a scripted operation about `instance_id`; `metadata` is its *InstanceMetadata.
   v1::Operation StartOperation(const std::string& instance_id, const google::protobuf::Message& metadata,
@@ -96,10 +163,21 @@ class FakeControlplane {
   std::vector<v1::ListInstancesRequest> list_requests_ ABSL_GUARDED_BY(mu_);
   int operation_polls_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> cancelled_ ABSL_GUARDED_BY(mu_);
+  std::string required_api_key_ ABSL_GUARDED_BY(mu_);
+  std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+  bool resource_operations_pending_ ABSL_GUARDED_BY(mu_) = false;
+  int default_page_size_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, v1::Cloud> clouds_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::Folder> folders_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::ServiceAccount> service_accounts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::ApiKey> api_keys_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<v1::AccessBinding>> bindings_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<Instances> instance_service_;
   std::unique_ptr<Operations> operation_service_;
   std::unique_ptr<Models> model_service_;
+  // Resources, ServiceAccounts, ApiKeys, AccessBindings: made by AddResourceServices.
+  std::vector<std::unique_ptr<grpc::Service>> resource_services_;
   std::unique_ptr<grpc::Server> server_;
   std::string endpoint_;
 };

@@ -15,13 +15,6 @@
 namespace dedicated::dictl {
 namespace {
 
-absl::Status PrintJson(const google::protobuf::Message& message, std::ostream& out) {
-  absl::StatusOr<std::string> json = ToJson(message);
-  if (!json.ok()) return json.status();
-  out << *json;
-  return absl::OkStatus();
-}
-
 std::string OrDash(std::string text) { return text.empty() ? "-" : text; }
 
 template <typename Metadata>
@@ -111,6 +104,13 @@ absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
   }
   if (json.empty() || json.back() != '\n') json += '\n';
   return json;
+}
+
+absl::Status PrintJson(const google::protobuf::Message& message, std::ostream& out) {
+  absl::StatusOr<std::string> json = ToJson(message);
+  if (!json.ok()) return json.status();
+  out << *json;
+  return absl::OkStatus();
 }
 
 std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp) {

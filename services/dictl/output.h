@@ -42,9 +42,15 @@ class Table {
   bool has_header_;
 };
 
+// A function that prints one message in the chosen format; only JSON can fail.
+template <typename Message>
+using Printer = absl::Status (*)(const Message&, OutputFormat, std::ostream&);
+
 // Pretty JSON with proto field names and every field present (so scripts never miss a key), ending in
 // a newline. Any fields are expanded; their types resolve because dedicated_proto is linked in.
 absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message);
+// ToJson written to `out`.
+absl::Status PrintJson(const google::protobuf::Message& message, std::ostream& out);
 
 // RFC 3339 in UTC, e.g. "2025-11-10T00:00:00Z"; "" for an unset timestamp.
 std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp);

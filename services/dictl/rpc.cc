@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/dictl/credentials.h"
 #include "services/dictl/exit_codes.h"
 
 namespace dedicated::dictl {
@@ -14,7 +15,11 @@ Client::Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions op
     : options_(std::move(options)),
       instances_(v1::InstanceService::NewStub(channel)),
       operations_(v1::OperationService::NewStub(channel)),
-      models_(v1::ModelService::NewStub(channel)) {}
+      models_(v1::ModelService::NewStub(channel)),
+      resources_(v1::ResourceService::NewStub(channel)),
+      service_accounts_(v1::ServiceAccountService::NewStub(channel)),
+      api_keys_(v1::ApiKeyService::NewStub(channel)),
+      access_bindings_(v1::AccessBindingService::NewStub(channel)) {}
 
 std::unique_ptr<Client> Client::Connect(ClientOptions options) {
   auto channel = grpc::CreateChannel(options.endpoint, grpc::InsecureChannelCredentials());
@@ -24,6 +29,9 @@ std::unique_ptr<Client> Client::Connect(ClientOptions options) {
 std::unique_ptr<grpc::ClientContext> Client::NewContext(const CallOptions& call) const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!options_.api_key.empty()) {
+    context->AddMetadata(kAuthorizationHeader, AuthorizationValue(options_.api_key));
+  }
   if (!call.idempotency_key.empty()) {
     context->AddMetadata(kIdempotencyKeyHeader, call.idempotency_key);
   }
@@ -69,10 +77,10 @@ bool IsConnectFailure(const grpc::Status& status) {
          absl::StrContains(message, "dns resolution failed") || absl::StrContains(message, "name resolution");
 }
 
-int ReportRpcError(const grpc::Status& status, const std::string& endpoint, std::ostream& err) {
+int ReportRpcError(const grpc::Status& status, const ClientOptions& client, std::ostream& err) {
   err << "error: " << StatusCodeName(status.error_code()) << ": ";
   if (IsConnectFailure(status)) {
-    err << "cannot reach the controlplane at " << endpoint << " (" << status.error_message() << ")\n"
+    err << "cannot reach the controlplane at " << client.endpoint << " (" << status.error_message() << ")\n"
         << "hint: is it running? Point dictl at another address with --endpoint or the DICTL_ENDPOINT "
            "environment variable.\n";
     return kExitFailure;
@@ -80,6 +88,15 @@ int ReportRpcError(const grpc::Status& status, const std::string& endpoint, std:
   err << status.error_message() << "\n";
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     err << "hint: the call took longer than --timeout allows; raise it, e.g. --timeout 2m.\n";
+  }
+  // Without a key the "no API key" hint was printed before the call already.
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED && !client.api_key.empty()) {
+    err << "hint: the controlplane did not accept the API key from " << client.api_key_source
+        << " (deleted or expired?).\n";
+  }
+  if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED && !client.api_key.empty()) {
+    err << "hint: the API key from " << client.api_key_source
+        << " was accepted, but its subject may lack a role that allows this; see 'dictl access-binding list'.\n";
   }
   return kExitFailure;
 }

@@ -1,7 +1,6 @@
 #pragma once
 // The gRPC side of dictl: one Client holds the stubs, and every call goes through Client::Call, which
-// builds the ClientContext (deadline, idempotency key; the authorization header of a later release slots
-// in there too) and retries UNAVAILABLE.
+// builds the ClientContext (deadline, authorization, idempotency key) and retries UNAVAILABLE.
 
 #include <grpcpp/grpcpp.h>
 
@@ -11,9 +10,12 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "dedicated/v1/access_binding_service.grpc.pb.h"
+#include "dedicated/v1/api_key_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
+#include "dedicated/v1/resource_service.grpc.pb.h"
 
 namespace dedicated::dictl {
 
@@ -32,6 +34,10 @@ struct ClientOptions {
   // Deadline of each single RPC attempt.
   absl::Duration timeout = absl::Seconds(30);
   RetryPolicy retry;
+  // Sent as `authorization: Api-Key <api_key>` on every call; empty: no header. Never printed.
+  std::string api_key{};
+  // Where api_key came from ("--key-file /x", "$DICTL_API_KEY", ...), for error hints.
+  std::string api_key_source{};
   // How to wait between attempts; tests replace it to stay fast. Null means absl::SleepFor.
   std::function<void(absl::Duration)> sleep;
 };
@@ -53,6 +59,10 @@ class Client {
   v1::InstanceService::StubInterface& instances() { return *instances_; }
   v1::OperationService::StubInterface& operations() { return *operations_; }
   v1::ModelService::StubInterface& models() { return *models_; }
+  v1::ResourceService::StubInterface& resources() { return *resources_; }
+  v1::ServiceAccountService::StubInterface& service_accounts() { return *service_accounts_; }
+  v1::ApiKeyService::StubInterface& api_keys() { return *api_keys_; }
+  v1::AccessBindingService::StubInterface& access_bindings() { return *access_bindings_; }
   const ClientOptions& options() const { return options_; }
 
   // The one place a ClientContext is made, so that every RPC has a deadline and the same metadata.
@@ -69,6 +79,10 @@ class Client {
   std::unique_ptr<v1::InstanceService::StubInterface> instances_;
   std::unique_ptr<v1::OperationService::StubInterface> operations_;
   std::unique_ptr<v1::ModelService::StubInterface> models_;
+  std::unique_ptr<v1::ResourceService::StubInterface> resources_;
+  std::unique_ptr<v1::ServiceAccountService::StubInterface> service_accounts_;
+  std::unique_ptr<v1::ApiKeyService::StubInterface> api_keys_;
+  std::unique_ptr<v1::AccessBindingService::StubInterface> access_bindings_;
 };
 
 // "INVALID_ARGUMENT", "NOT_FOUND", ...; "CODE_<n>" for a code outside google.rpc.Code.
@@ -79,7 +93,8 @@ std::string StatusCodeName(int code);
 bool IsConnectFailure(const grpc::Status& status);
 
 // Writes "error: <CODE_NAME>: <message>" to `err`; when the endpoint could not be reached, says which
-// endpoint and how to change it. Returns the exit code for a failed RPC.
-int ReportRpcError(const grpc::Status& status, const std::string& endpoint, std::ostream& err);
+// endpoint and how to change it; on UNAUTHENTICATED and PERMISSION_DENIED, which key was used (its source,
+// never the secret). Returns the exit code for a failed RPC.
+int ReportRpcError(const grpc::Status& status, const ClientOptions& client, std::ostream& err);
 
 }  // namespace dedicated::dictl

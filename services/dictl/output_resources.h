@@ -1,0 +1,35 @@
+#pragma once
+// Printing of the identity and resource objects: clouds, folders, service accounts, API keys and access
+// bindings. Same conventions as output.h: key/value tables for one object, one row per object for lists,
+// protobuf JSON for --format json.
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "dedicated/v1/access_binding.pb.h"
+#include "dedicated/v1/access_binding_service.pb.h"
+#include "dedicated/v1/api_key_service.pb.h"
+#include "dedicated/v1/resource_service.pb.h"
+#include "services/dictl/output.h"
+
+namespace dedicated::dictl {
+
+// "serviceAccount:ajeb1", the syntax --subject takes.
+std::string FormatSubject(const v1::Subject& subject);
+
+absl::Status PrintCloud(const v1::Cloud& cloud, OutputFormat format, std::ostream& out);
+absl::Status PrintClouds(const v1::ListCloudsResponse& response, OutputFormat format, std::ostream& out);
+absl::Status PrintFolder(const v1::Folder& folder, OutputFormat format, std::ostream& out);
+absl::Status PrintFolders(const v1::ListFoldersResponse& response, OutputFormat format, std::ostream& out);
+absl::Status PrintServiceAccount(const v1::ServiceAccount& account, OutputFormat format, std::ostream& out);
+absl::Status PrintServiceAccounts(const v1::ListServiceAccountsResponse& response, OutputFormat format,
+                                  std::ostream& out);
+// The one place a secret is printed: the key, then "secret (shown once, store it now): <secret>"; JSON
+// is the whole response, {"api_key": {...}, "secret": "..."}.
+absl::Status PrintCreatedApiKey(const v1::CreateApiKeyResponse& response, OutputFormat format, std::ostream& out);
+absl::Status PrintApiKeys(const v1::ListApiKeysResponse& response, OutputFormat format, std::ostream& out);
+absl::Status PrintAccessBindings(const v1::ListAccessBindingsResponse& response, OutputFormat format,
+                                 std::ostream& out);
+
+}  // namespace dedicated::dictl
