@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "services/common/grpc_status.h"
 #include "services/common/log.h"
+#include "services/node_agent/credentials.h"
 
 namespace dedicated::node_agent {
 namespace {
@@ -31,6 +32,18 @@ absl::Duration SaneInterval(absl::Duration d, absl::Duration fallback) {
 
 // Heartbeat failures are logged when a streak starts, then every this many, then when it ends.
 constexpr int64_t kHeartbeatFailureLogEvery = 12;
+
+// The log message of a failed call: `what` happened, and if the controlplane refused the node credential
+// (UNAUTHENTICATED: missing, unknown, deleted or expired key; PERMISSION_DENIED: a key that is not a node
+// credential), it says so first. Waiting does not fix a refused credential, so an operator must see it at
+// once; the call is still retried like any failure, since the fix (a restored key, a granted role) may
+// happen on the controlplane's side.
+std::string FailureMessage(absl::StatusCode code, absl::string_view what) {
+  if (code == absl::StatusCode::kUnauthenticated || code == absl::StatusCode::kPermissionDenied) {
+    return absl::StrCat("controlplane refused the node credential: ", what);
+  }
+  return std::string(what);
+}
 
 }  // namespace
 
@@ -134,8 +147,17 @@ bool Agent::SleepUnlessStopping(absl::Duration d) {
   return !stopping_;
 }
 
+void Agent::Authorize(grpc::ClientContext* ctx) const {
+  if (!options_.credential.empty()) ctx->AddMetadata("authorization", AuthorizationValue(options_.credential));
+}
+
+std::string Agent::CredentialSource() const {
+  return options_.credential.empty() ? "none" : options_.credential_source;
+}
+
 void Agent::BeginCall(grpc::ClientContext* ctx) {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+  Authorize(ctx);
   // Wait (within the deadline) for a connection instead of failing fast while the channel backs off.
   // Besides, a waiting call is what drives the reconnect: without one in flight, gRPC only notices a
   // restarted controlplane on its 5 s backup poll, by which time the node may have been declared dead.
@@ -190,8 +212,9 @@ void Agent::RunSession() {
       absl::Status s = Register(&node_id, &interval);
       if (!s.ok()) {
         absl::Duration delay = backoff.Next();
-        LogWarning("register failed; retrying",
+        LogWarning(FailureMessage(s.code(), "register failed; retrying"),
                    {{"controlplane_error", s.ToString()},
+                    {"credential", CredentialSource()},
                     {"attempt", absl::StrCat(backoff.attempts())},
                     {"retry_in", absl::FormatDuration(absl::Trunc(delay, absl::Milliseconds(1)))}});
         if (!SleepUnlessStopping(delay)) return;
@@ -243,9 +266,12 @@ void Agent::RunSession() {
         continue;
       }
       if (failure_streak++ % kHeartbeatFailureLogEvery == 0) {
-        LogWarning("heartbeat failed; engines keep running", {{"node_id", node_id},
-                                                              {"controlplane_error", FromGrpcStatus(status).ToString()},
-                                                              {"failures", absl::StrCat(failure_streak)}});
+        absl::Status error = FromGrpcStatus(status);
+        LogWarning(FailureMessage(error.code(), "heartbeat failed; engines keep running"),
+                   {{"node_id", node_id},
+                    {"controlplane_error", error.ToString()},
+                    {"credential", CredentialSource()},
+                    {"failures", absl::StrCat(failure_streak)}});
       }
     }
     absl::MutexLock lock(&mu_);
@@ -274,6 +300,7 @@ void Agent::RunWatch() {
     req.set_node_id(node_id);
     // While the controlplane is away the stream waits for it (cancellable) rather than failing fast.
     ctx.set_wait_for_ready(true);
+    Authorize(&ctx);
     // No deadline: the stream lives as long as the connection; keepalive and cancellation end it.
     std::unique_ptr<grpc::ClientReaderInterface<Assignments>> reader = stub_->WatchAssignments(&ctx, req);
     Assignments snapshot;
@@ -305,9 +332,11 @@ void Agent::RunWatch() {
     }
     if (reregistered) continue;
     absl::Duration delay = backoff.Next();
-    LogWarning("assignment stream ended; reconnecting",
+    absl::Status error = FromGrpcStatus(status);
+    LogWarning(FailureMessage(error.code(), "assignment stream ended; reconnecting"),
                {{"node_id", node_id},
-                {"controlplane_error", FromGrpcStatus(status).ToString()},
+                {"controlplane_error", error.ToString()},
+                {"credential", CredentialSource()},
                 {"retry_in", absl::FormatDuration(absl::Trunc(delay, absl::Milliseconds(1)))}});
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&watch_stopping_), delay);
@@ -351,11 +380,12 @@ void Agent::RunReports() {
     EndCall(&ctx);
     if (!result.ok()) {
       // Not retried: the next heartbeat carries the same state.
-      LogWarning("status report failed; the next heartbeat repeats it",
+      absl::Status error = FromGrpcStatus(result);
+      LogWarning(FailureMessage(error.code(), "status report failed; the next heartbeat repeats it"),
                  {{"node_id", node_id},
                   {"replica_id", status.replica_id()},
                   {"state", ReplicaStatus::State_Name(status.state())},
-                  {"controlplane_error", FromGrpcStatus(result).ToString()}});
+                  {"controlplane_error", error.ToString()}});
     }
     absl::MutexLock lock(&mu_);
     report_in_flight_ = false;

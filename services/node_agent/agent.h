@@ -5,7 +5,8 @@
 //   every replica state change -> ReportReplicaStatus at once (heartbeats repeat it, so a lost report
 //   is repaired).
 // Static stability: losing the controlplane never stops engines; only a snapshot that no longer wants
-// a replica does.
+// a replica does. Every call carries the node credential (`authorization: Api-Key <secret>`); a refused
+// credential is logged as such and retried like any other failure.
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
@@ -41,6 +42,12 @@ struct AgentOptions {
   std::map<std::string, std::string> labels;
   std::string address = "127.0.0.1";
   std::string engine_kind = "engine-sim";
+
+  // The node credential, sent as `authorization: Api-Key <credential>` on every call; empty: no header.
+  // Never logged.
+  std::string credential;
+  // Where it came from ("--node-key-file /x", "$DI_NODE_KEY"), for the logs.
+  std::string credential_source;
 
   // Deadline of every unary RPC.
   absl::Duration rpc_timeout = absl::Seconds(5);
@@ -90,9 +97,13 @@ class Agent {
   void EnqueueReport(const dedicated::v1::ReplicaStatus& status) ABSL_LOCKS_EXCLUDED(mu_);
   // Sleeps for `d` unless the agent is stopping; returns false if it is.
   bool SleepUnlessStopping(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
-  // Prepares a unary call's context: deadline, and registered so that Shutdown can cancel it.
+  // Adds the node credential to a call. The one place it is attached, for unary calls and the stream.
+  void Authorize(grpc::ClientContext* ctx) const;
+  // Prepares a unary call's context: deadline, credential, and registered so that Shutdown can cancel it.
   void BeginCall(grpc::ClientContext* ctx) ABSL_LOCKS_EXCLUDED(mu_);
   void EndCall(grpc::ClientContext* ctx) ABSL_LOCKS_EXCLUDED(mu_);
+  // For log fields: where the credential came from, or "none".
+  std::string CredentialSource() const;
 
   const AgentOptions options_;
   std::unique_ptr<dedicated::v1::NodeService::Stub> stub_;

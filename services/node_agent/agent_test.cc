@@ -15,6 +15,7 @@ namespace {
 
 using ::dedicated::v1::ReplicaAssignment;
 using ::dedicated::v1::ReplicaStatus;
+using ::testing::Each;
 using ::testing::ElementsAre;
 using testing::FakeControlplane;
 using testing::FakeEngineCommand;
@@ -233,6 +234,44 @@ TEST_F(AgentTest, ShutdownStopsEnginesAndReportsStopped) {
   EXPECT_FALSE(ProcessAlive(p2));
   EXPECT_TRUE(Service().reports().Find("r1", ReplicaStatus::STOPPED));
   EXPECT_TRUE(Service().reports().Find("r2", ReplicaStatus::STOPPED));
+}
+
+TEST_F(AgentTest, EveryCallCarriesTheNodeCredential) {
+  options_.credential = "dik_node-secret";
+  options_.credential_source = "--node-key-file /etc/di/node.key";
+  Service().RequireCredential("dik_node-secret");
+  StartAgent();
+  // READY reported means Register, the stream and a report all went through; then a few heartbeats.
+  Service().SetAssignments({Replica("r1", {0}, {FakeEngineCommand()})});
+  ASSERT_TRUE(Service().reports().WaitFor("r1", ReplicaStatus::READY));
+  ASSERT_TRUE(WaitUntil([&] { return Service().heartbeat_count() >= 2; }));
+  std::map<std::string, std::vector<std::string>> authorizations = Service().authorizations();
+  for (const char* method : {"Register", "Heartbeat", "WatchAssignments", "ReportReplicaStatus"}) {
+    EXPECT_THAT(authorizations[method], ::testing::Not(::testing::IsEmpty())) << method;
+    EXPECT_THAT(authorizations[method], Each(std::string("Api-Key dik_node-secret"))) << method;
+  }
+}
+
+TEST_F(AgentTest, WithoutACredentialCallsCarryNoHeader) {
+  StartAgent();
+  ASSERT_TRUE(WaitUntil([&] { return Service().heartbeat_count() >= 1; }));
+  std::map<std::string, std::vector<std::string>> authorizations = Service().authorizations();
+  EXPECT_THAT(authorizations["Register"], ElementsAre(""));
+  EXPECT_THAT(authorizations["Heartbeat"], Each(std::string("")));
+}
+
+TEST_F(AgentTest, RefusedCredentialIsRetriedWithBackoffUntilAccepted) {
+  options_.credential = "dik_rotated";
+  Service().RequireCredential("dik_expected");
+  StartAgent();
+  // Refused Registers are repeated (backoff 20 ms doubling to 200 ms here), and nothing else is tried.
+  ASSERT_TRUE(WaitUntil([&] { return Service().authorizations()["Register"].size() >= 3; }));
+  EXPECT_TRUE(agent_->node_id().empty());
+  EXPECT_EQ(Service().heartbeat_count(), 0);
+  // Once the controlplane accepts the credential, the agent registers without a restart.
+  Service().RequireCredential("dik_rotated");
+  ASSERT_TRUE(WaitUntil([&] { return !agent_->node_id().empty(); }));
+  ASSERT_TRUE(WaitUntil([&] { return Service().heartbeat_count() >= 1; }));
 }
 
 TEST(ParseLabelsTest, ParsesPairsAndRefusesMalformedOnes) {

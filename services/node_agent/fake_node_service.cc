@@ -19,8 +19,22 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 }
 }  // namespace
 
-grpc::Status FakeNodeService::Register(grpc::ServerContext*, const dedicated::v1::RegisterNodeRequest* req,
+grpc::Status FakeNodeService::Admit(const grpc::ServerContext* ctx, const std::string& method) {
+  std::string authorization;
+  if (auto it = ctx->client_metadata().find("authorization"); it != ctx->client_metadata().end()) {
+    authorization.assign(it->second.data(), it->second.size());
+  }
+  absl::MutexLock lock(&mu_);
+  authorizations_[method].push_back(authorization);
+  if (!required_credential_.empty() && authorization != "Api-Key " + required_credential_) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid node credential");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeNodeService::Register(grpc::ServerContext* ctx, const dedicated::v1::RegisterNodeRequest* req,
                                        dedicated::v1::RegisterNodeResponse* resp) {
+  if (grpc::Status s = Admit(ctx, "Register"); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   registers_.push_back(*req);
   std::string& id = id_by_name_[req->name()];
@@ -31,8 +45,9 @@ grpc::Status FakeNodeService::Register(grpc::ServerContext*, const dedicated::v1
   return grpc::Status::OK;
 }
 
-grpc::Status FakeNodeService::Heartbeat(grpc::ServerContext*, const dedicated::v1::HeartbeatRequest* req,
+grpc::Status FakeNodeService::Heartbeat(grpc::ServerContext* ctx, const dedicated::v1::HeartbeatRequest* req,
                                         dedicated::v1::HeartbeatResponse* resp) {
+  if (grpc::Status s = Admit(ctx, "Heartbeat"); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   if (!known_ids_.contains(req->node_id())) return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown node");
   heartbeats_.push_back(*req);
@@ -43,6 +58,7 @@ grpc::Status FakeNodeService::Heartbeat(grpc::ServerContext*, const dedicated::v
 grpc::Status FakeNodeService::WatchAssignments(grpc::ServerContext* ctx,
                                                const dedicated::v1::WatchAssignmentsRequest* req,
                                                grpc::ServerWriter<Assignments>* writer) {
+  if (grpc::Status s = Admit(ctx, "WatchAssignments"); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   ++watch_calls_;
   if (!known_ids_.contains(req->node_id())) return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown node");
@@ -83,9 +99,10 @@ grpc::Status FakeNodeService::WatchAssignments(grpc::ServerContext* ctx,
   return result;
 }
 
-grpc::Status FakeNodeService::ReportReplicaStatus(grpc::ServerContext*,
+grpc::Status FakeNodeService::ReportReplicaStatus(grpc::ServerContext* ctx,
                                                   const dedicated::v1::ReportReplicaStatusRequest* req,
                                                   dedicated::v1::ReportReplicaStatusResponse*) {
+  if (grpc::Status s = Admit(ctx, "ReportReplicaStatus"); !s.ok()) return s;
   {
     absl::MutexLock lock(&mu_);
     if (!known_ids_.contains(req->node_id())) return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown node");
@@ -116,6 +133,16 @@ void FakeNodeService::ForgetNodes() {
 void FakeNodeService::set_heartbeat_interval(absl::Duration d) {
   absl::MutexLock lock(&mu_);
   heartbeat_interval_ = d;
+}
+
+void FakeNodeService::RequireCredential(std::string secret) {
+  absl::MutexLock lock(&mu_);
+  required_credential_ = std::move(secret);
+}
+
+std::map<std::string, std::vector<std::string>> FakeNodeService::authorizations() const {
+  absl::MutexLock lock(&mu_);
+  return authorizations_;
 }
 
 std::vector<dedicated::v1::RegisterNodeRequest> FakeNodeService::registers() const {

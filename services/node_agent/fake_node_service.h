@@ -37,6 +37,9 @@ class FakeNodeService final : public dedicated::v1::NodeService::Service {
   // again issues a new id.
   void ForgetNodes();
   void set_heartbeat_interval(absl::Duration d);
+  // From now on, calls whose `authorization` is not "Api-Key <secret>" fail with UNAUTHENTICATED "invalid
+  // node credential" (they are still counted in authorizations()). Empty: no check (the default).
+  void RequireCredential(std::string secret);
 
   std::vector<dedicated::v1::RegisterNodeRequest> registers() const;
   std::vector<dedicated::v1::HeartbeatRequest> heartbeats() const;
@@ -46,8 +49,14 @@ class FakeNodeService final : public dedicated::v1::NodeService::Service {
   // The ids node_id fields of successful stream opens carried, in order.
   std::vector<std::string> watched_node_ids() const;
   const StatusLog& reports() const { return reports_; }
+  // The `authorization` metadata of every call by method ("Register", "Heartbeat", "WatchAssignments",
+  // "ReportReplicaStatus"), in order; "" for a call without one.
+  std::map<std::string, std::vector<std::string>> authorizations() const;
 
  private:
+  // Records the call's authorization and applies RequireCredential.
+  grpc::Status Admit(const grpc::ServerContext* ctx, const std::string& method) ABSL_LOCKS_EXCLUDED(mu_);
+
   mutable absl::Mutex mu_;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Milliseconds(100);
   std::map<std::string, std::string> id_by_name_ ABSL_GUARDED_BY(mu_);
@@ -60,6 +69,8 @@ class FakeNodeService final : public dedicated::v1::NodeService::Service {
   int64_t watch_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t open_streams_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> watched_node_ids_ ABSL_GUARDED_BY(mu_);
+  std::string required_credential_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::string>> authorizations_ ABSL_GUARDED_BY(mu_);
   StatusLog reports_;
 };
 

@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include "services/common/log.h"
 #include "services/common/shutdown.h"
 #include "services/node_agent/agent.h"
+#include "services/node_agent/credentials.h"
 #include "services/node_agent/engine_supervisor.h"
 #include "services/node_agent/metrics.h"
 #include "services/node_agent/port_allocator.h"
@@ -48,6 +50,7 @@ int Main(int argc, char** argv) {
   absl::Duration stop_grace = absl::Seconds(10);
   std::string log_dir;
   std::string log_level = "info";
+  std::string node_key_file;
 
   FlagSet flags(
       "node-agent [flags]\n"
@@ -74,6 +77,9 @@ int Main(int argc, char** argv) {
   flags.String("log-dir", "DI_NODE_LOG_DIR", &log_dir,
                "directory of the engines' logs, one file per replica (default: /tmp/di-node-<name>)");
   flags.String("log-level", "DI_LOG_LEVEL", &log_level, "debug, info, warning or error");
+  flags.String("node-key-file", kNodeKeyFileEnv, &node_key_file,
+               "file holding the node credential (written by `controlplane bootstrap --node-key-file`), sent "
+               "as 'authorization: Api-Key <key>' on every call; $DI_NODE_KEY (the key itself) takes precedence");
 
   if (absl::Status s = flags.Parse(ArgsFrom(argc, argv)); !s.ok()) {
     std::cerr << "node-agent: " << s.message() << "\n\n" << flags.Help();
@@ -100,6 +106,22 @@ int Main(int argc, char** argv) {
   if (!port_range.ok()) return usage_error(std::string(port_range.status().message()));
   if (log_dir.empty()) log_dir = absl::StrCat("/tmp/di-node-", name);
 
+  // Taken out of the environment before any engine starts: engines inherit the agent's environment and
+  // must not hold the node's credential.
+  const char* env_key = std::getenv(kNodeKeyEnv);
+  const std::string env_secret = env_key == nullptr ? "" : env_key;
+  unsetenv(kNodeKeyEnv);
+  absl::StatusOr<NodeCredential> credential = LoadNodeCredential(env_secret, node_key_file);
+  if (!credential.ok()) return usage_error(std::string(credential.status().message()));
+  if (credential->secret.empty()) {
+    LogWarning(
+        "no node credential: calls to the controlplane carry no authorization header, and a controlplane "
+        "that enforces authentication refuses them",
+        {{"hint", "pass --node-key-file (or set DI_NODE_KEY_FILE or DI_NODE_KEY)"}});
+  } else if (!env_secret.empty() && !node_key_file.empty()) {
+    LogInfo("node credential from $DI_NODE_KEY; --node-key-file is not read", {{"node_key_file", node_key_file}});
+  }
+
   auto registry = std::make_shared<prometheus::Registry>();
   Metrics metrics(*registry, gpus);
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -121,6 +143,8 @@ int Main(int argc, char** argv) {
   options.labels = *labels;
   options.address = address;
   options.engine_kind = engine_kind;
+  options.credential = credential->secret;
+  options.credential_source = credential->source;
 
   SupervisorOptions supervisor_options;
   supervisor_options.engine_kind = engine_kind;
@@ -143,6 +167,7 @@ int Main(int argc, char** argv) {
                                   {"address", address},
                                   {"log_dir", log_dir},
                                   {"metrics", metrics_listen},
+                                  {"credential", credential->secret.empty() ? "none" : credential->source},
                                   {"version", kAgentVersion}});
   agent.Start();
   int sig = WaitForShutdownSignal();

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
+#include <map>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -17,9 +19,11 @@ namespace dedicated::node_agent {
 namespace {
 
 using ::dedicated::v1::ReplicaStatus;
+using ::testing::Each;
 using testing::FakeControlplane;
 using testing::FakeEngineCommand;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::ProcessAlive;
 using testing::ReadFile;
 using testing::Replica;
@@ -46,8 +50,9 @@ class NodeAgentProcessTest : public ::testing::Test {
     }
   }
 
-  // Starts node-agent with the test's flags plus `extra`; its output goes to agent.log.
-  pid_t StartNodeAgent(std::vector<std::string> extra = {}) {
+  // Starts node-agent with the test's flags plus `extra`, and `env` on top of the test's environment; its
+  // output goes to agent.log.
+  pid_t StartNodeAgent(std::vector<std::string> extra = {}, std::vector<std::pair<std::string, std::string>> env = {}) {
     LaunchSpec spec;
     spec.argv = {testing::BinDir() + "/node-agent",
                  "--controlplane=" + controlplane_->address(),
@@ -58,6 +63,7 @@ class NodeAgentProcessTest : public ::testing::Test {
                  absl::StrCat("--metrics-listen=127.0.0.1:", metrics_port_),
                  "--stop-grace=2s"};
     for (std::string& arg : extra) spec.argv.push_back(std::move(arg));
+    spec.env = std::move(env);
     spec.log_path = dir_ + "/agent.log";
     absl::StatusOr<pid_t> pid = PosixProcessLauncher().Launch(spec);
     EXPECT_TRUE(pid.ok()) << pid.status();
@@ -141,7 +147,8 @@ TEST_F(NodeAgentProcessTest, HelpListsFlagsWithEnvironmentAndBadFlagsExitTwo) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   std::string text = ReadFile(dir_ + "/agent.log");
   for (const char* needle : {"--controlplane", "DI_CONTROLPLANE_ENDPOINT", "--port-range", "DI_NODE_PORT_RANGE",
-                             "--engine-sim", "DI_ENGINE_SIM_PATH", "--readiness-timeout", "--stop-grace"}) {
+                             "--engine-sim", "DI_ENGINE_SIM_PATH", "--readiness-timeout", "--stop-grace",
+                             "--node-key-file", "DI_NODE_KEY_FILE", "DI_NODE_KEY"}) {
     EXPECT_THAT(text, HasSubstr(needle));
   }
   pid_t bad = StartNodeAgent({"--port-range=9-1"});
@@ -149,6 +156,65 @@ TEST_F(NodeAgentProcessTest, HelpListsFlagsWithEnvironmentAndBadFlagsExitTwo) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 2);
   EXPECT_THAT(ReadFile(dir_ + "/agent.log"), HasSubstr("--port-range"));
+}
+
+TEST_F(NodeAgentProcessTest, NodeKeyFileIsSentOnEveryCallAndNeverLogged) {
+  const std::string key_file = dir_ + "/node.key";
+  std::ofstream(key_file) << "dik_process-node-secret\n";
+  controlplane_->service().RequireCredential("dik_process-node-secret");
+  StartNodeAgent({"--node-key-file=" + key_file});
+  RunOneEngine();
+  ASSERT_TRUE(WaitUntil([&] { return controlplane_->service().heartbeat_count() >= 1; }));
+  std::map<std::string, std::vector<std::string>> authorizations = controlplane_->service().authorizations();
+  for (const char* method : {"Register", "Heartbeat", "WatchAssignments", "ReportReplicaStatus"}) {
+    EXPECT_THAT(authorizations[method], Each(std::string("Api-Key dik_process-node-secret"))) << method;
+  }
+  const std::string log = ReadFile(dir_ + "/agent.log");
+  EXPECT_THAT(log, HasSubstr("--node-key-file " + key_file));
+  EXPECT_THAT(log, Not(HasSubstr("dik_process-node-secret")));
+}
+
+TEST_F(NodeAgentProcessTest, NodeKeyFromEnvironmentWinsAndEnginesDoNotInheritIt) {
+  controlplane_->service().RequireCredential("dik_env-node-secret");
+  // The file does not exist: with DI_NODE_KEY set it is not read.
+  StartNodeAgent({"--node-key-file=" + dir_ + "/missing.key"}, {{"DI_NODE_KEY", "dik_env-node-secret"}});
+  pid_t engine = RunOneEngine();
+  // The engine's environment (the agent's, plus CUDA_VISIBLE_DEVICES) no longer holds the key.
+  const std::string environ = ReadFile(absl::StrCat("/proc/", engine, "/environ"));
+  EXPECT_THAT(environ, HasSubstr("CUDA_VISIBLE_DEVICES="));
+  EXPECT_THAT(environ, Not(HasSubstr("DI_NODE_KEY=")));
+  EXPECT_THAT(environ, Not(HasSubstr("dik_env-node-secret")));
+  EXPECT_THAT(ReadFile(dir_ + "/agent.log"), Not(HasSubstr("dik_env-node-secret")));
+}
+
+TEST_F(NodeAgentProcessTest, MissingNodeKeyFileFailsAtStartNamingTheFlag) {
+  pid_t agent = StartNodeAgent({"--node-key-file=" + dir_ + "/missing.key"});
+  int status = WaitExit(agent, absl::Seconds(5));
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_THAT(ReadFile(dir_ + "/agent.log"), HasSubstr("--node-key-file " + dir_ + "/missing.key: cannot read it"));
+  EXPECT_TRUE(controlplane_->service().authorizations().empty());
+}
+
+TEST_F(NodeAgentProcessTest, RefusedCredentialIsLoggedAsSuchAndRetried) {
+  const std::string key_file = dir_ + "/node.key";
+  std::ofstream(key_file) << "dik_stale-node-secret\n";
+  controlplane_->service().RequireCredential("dik_current");
+  StartNodeAgent({"--node-key-file=" + key_file});
+  ASSERT_TRUE(WaitUntil([&] { return controlplane_->service().authorizations()["Register"].size() >= 2; }))
+      << ReadFile(dir_ + "/agent.log");
+  std::string log;
+  ASSERT_TRUE(WaitUntil([&] {
+    log = ReadFile(dir_ + "/agent.log");
+    return log.find("controlplane refused the node credential: register failed; retrying") != std::string::npos;
+  })) << log;
+  EXPECT_THAT(log, Not(HasSubstr("dik_stale-node-secret")));
+}
+
+TEST_F(NodeAgentProcessTest, NoCredentialIsAWarningAtStart) {
+  StartNodeAgent();
+  ASSERT_TRUE(WaitUntil([&] { return controlplane_->service().heartbeat_count() >= 1; }));
+  EXPECT_THAT(ReadFile(dir_ + "/agent.log"), HasSubstr("no node credential"));
 }
 
 }  // namespace
