@@ -68,7 +68,7 @@ assert_no_secrets_in_logs() {
   local key secret
   for key in "$E2E_DIR"/*.key; do
     secret="$(cat "$key")"
-    if grep -rqF -- "$secret" "$E2E_DIR" --include='*.log'; then
+    if grep -rqF --include='*.log' -- "$secret" "$E2E_DIR"; then
       fail "the secret of $(basename "$key") appears in a log"
     fi
   done
