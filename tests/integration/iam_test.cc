@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "dedicated/v1/access_binding_service.grpc.pb.h"
 #include "dedicated/v1/access_snapshot_service.grpc.pb.h"
@@ -378,6 +379,15 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
         generic.UnaryCall(ctx.get(), absl::StrCat("/", method->service()->full_name(), "/", method->name()),
                           grpc::StubOptions(), &in, &out, [&](grpc::Status s) { done.set_value(s); });
         status = done.get_future().get();
+      }
+      // A check independent of the table: read-only roles never change anything. Every method that
+      // returns an Operation (other than reading one), or creates or deletes, changes state.
+      bool mutating = (method->output_type()->full_name() == "dedicated.v1.Operation" && method->name() != "Get") ||
+                      absl::StartsWith(method->name(), "Create") || absl::StartsWith(method->name(), "Delete");
+      bool read_only_role = subject.role == "viewer" || subject.role == "ai.models.viewer" ||
+                            subject.role == "ai.languageModels.user" || subject.role.empty();
+      if (mutating && read_only_role) {
+        EXPECT_FALSE(expected) << "the table lets read-only role \"" << subject.role << "\" call " << name;
       }
       bool denied = status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
                     status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
