@@ -11,14 +11,26 @@
 // Gets need instance ids: --seed N creates bench-0 .. bench-<N-1> in --folder (ALREADY_EXISTS on a rerun
 // is fine), waits until their create operations are done (with no GPU node they end in ERROR, which is
 // fine for reads), and every run reads the ids back with List.
+//
+// Since issue 3 every RPC is authenticated: --api-key-file names a file with an API key secret, sent as
+// `authorization: Api-Key <secret>` on every call (readiness check, seeding, load). The secret is never
+// printed. --setup-iam N prepares the issue-3 fixture with an admin key: N service accounts with
+// ai.models.viewer on --folder, plus "bench-reader" with the same role, whose new key goes to
+// --write-key-file (see kUsage).
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -32,9 +44,12 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "dedicated/v1/access_binding_service.grpc.pb.h"
+#include "dedicated/v1/api_key_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "services/common/flags.h"
 
@@ -47,7 +62,22 @@ using v1::InstanceService;
 constexpr char kUsage[] = R"(Usage: controlplane_load [flags]
 Closed-loop load on InstanceService.Get or List: --concurrency calls in flight over --channels
 connections for --duration after --warmup. Prints requests, errors, RPS and p50/p90/p99/max latency.
---duration 0 runs only the readiness wait and the seeding.)";
+--duration 0 runs only the readiness wait, the IAM setup and the seeding.
+
+Authentication: every call (readiness check, IAM setup, seeding, load) carries
+`authorization: Api-Key <secret>`, the secret being the contents of --api-key-file with surrounding
+whitespace trimmed (e.g. the admin key file written by `controlplane bootstrap`). The secret is never
+printed. Without --api-key-file calls carry no credentials (only useful against pre-issue-3 servers).
+
+--setup-iam N (needs a key that may manage service accounts, keys and bindings on --folder, e.g. the
+bootstrap admin key; N >= 0, -1 = off): creates service accounts bench-sa-0 .. bench-sa-<N-1> and
+bench-reader in --folder (existing ones are kept), grants each of them ai.models.viewer on --folder
+with UpdateAccessBindings (at most 1000 deltas per call; bindings that exist are kept), creates a new
+API key for bench-reader and writes its secret to --write-key-file (mode 0600). The folder then holds
+N+1 more bindings, and the written key reads instances through a folder binding among them.
+
+  controlplane_load --api-key-file admin.key --folder F --setup-iam 1000 --write-key-file reader.key --duration 0
+  controlplane_load --api-key-file reader.key --folder F --rpc get --duration 10s)";
 
 struct Options {
   std::string target = "127.0.0.1:50051";
@@ -62,7 +92,43 @@ struct Options {
   absl::Duration timeout = absl::Seconds(2);
   absl::Duration wait_ready = absl::ZeroDuration();
   bool json = false;
+  std::string api_key_file;
+  int64_t setup_iam = -1;  // -1: off
+  std::string write_key_file;
+  // "Api-Key <secret>" from --api-key-file; empty: no credentials. Never printed.
+  std::string authorization;
 };
+
+// Every ClientContext of this program goes through here, so that every call carries the key.
+void Authenticate(grpc::ClientContext& ctx, const Options& o) {
+  if (!o.authorization.empty()) ctx.AddMetadata("authorization", o.authorization);
+}
+
+// The trimmed contents of an API key file; the error never includes the contents.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--api-key-file ", path, ": ", std::strerror(errno)));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string secret(absl::StripAsciiWhitespace(data));
+  if (secret.empty()) return absl::InvalidArgumentError(absl::StrCat("--api-key-file ", path, ": empty"));
+  if (secret.find_first_of(" \t\r\n") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("--api-key-file ", path, ": expected one secret on one line"));
+  }
+  return secret;
+}
+
+// Writes a secret to `path` with mode 0600 from the start (as `controlplane bootstrap` does).
+absl::Status WriteSecretFile(const std::string& path, const std::string& secret) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InvalidArgumentError(absl::StrCat("--write-key-file ", path, ": ", std::strerror(errno)));
+  fchmod(fd, 0600);  // an existing file keeps its mode through O_TRUNC
+  std::string data = secret + "\n";
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ok = (fsync(fd) == 0) && ok;
+  ok = (close(fd) == 0) && ok;
+  if (!ok) return absl::InternalError(absl::StrCat("--write-key-file ", path, ": write failed"));
+  return absl::OkStatus();
+}
 
 Clock::time_point After(absl::Duration d) { return Clock::now() + absl::ToChronoNanoseconds(d); }
 
@@ -74,18 +140,17 @@ std::string Describe(const grpc::Status& s) {
   return absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())), ": ", s.error_message());
 }
 
-// One stub per channel; each channel its own TCP connection (no subchannel sharing between them), so
-// that one HTTP/2 connection and the single thread that reads it do not cap the throughput.
-std::vector<std::unique_ptr<InstanceService::Stub>> MakeStubs(const std::string& target, int64_t channels) {
-  std::vector<std::unique_ptr<InstanceService::Stub>> stubs;
+// Each channel its own TCP connection (no subchannel sharing between them), so that one HTTP/2
+// connection and the single thread that reads it do not cap the throughput.
+std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& target, int64_t channels) {
+  std::vector<std::shared_ptr<grpc::Channel>> out;
   for (int64_t i = 0; i < channels; ++i) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("dedicated.bench.channel", static_cast<int>(i));  // distinct args: distinct channel
-    stubs.push_back(
-        InstanceService::NewStub(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+    out.push_back(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
   }
-  return stubs;
+  return out;
 }
 
 // Polls List until it answers OK (the server is up and reaches its database).
@@ -94,6 +159,7 @@ absl::Status WaitReady(InstanceService::Stub& stub, const Options& o) {
   std::string last;
   while (true) {
     grpc::ClientContext ctx;
+    Authenticate(ctx, o);
     ctx.set_deadline(Deadline(absl::Seconds(1)));
     ctx.set_wait_for_ready(true);
     v1::ListInstancesRequest req;
@@ -117,6 +183,7 @@ absl::StatusOr<std::vector<v1::Instance>> ListFolder(InstanceService::Stub& stub
   std::string token;
   do {
     grpc::ClientContext ctx;
+    Authenticate(ctx, o);
     ctx.set_deadline(Deadline(absl::Seconds(10)));
     v1::ListInstancesRequest req;
     req.set_folder_id(o.folder);
@@ -142,6 +209,7 @@ absl::Status Seed(InstanceService::Stub& stub, const Options& o) {
     threads.emplace_back([&] {
       for (int64_t i = next++; i < o.seed; i = next++) {
         grpc::ClientContext ctx;
+        Authenticate(ctx, o);
         ctx.set_deadline(Deadline(absl::Seconds(10)));
         v1::CreateInstanceRequest req;
         req.set_folder_id(o.folder);
@@ -197,6 +265,126 @@ absl::StatusOr<std::vector<std::string>> SettledIds(InstanceService::Stub& stub,
   }
 }
 
+// --setup-iam: service accounts bench-sa-0 .. bench-sa-<N-1> and bench-reader in --folder, each with
+// ai.models.viewer on the folder, and a new key of bench-reader in --write-key-file. Rerunnable:
+// existing accounts and bindings are kept (a new key is created on every run).
+absl::Status SetupIam(const std::shared_ptr<grpc::Channel>& channel, const Options& o) {
+  constexpr char kRole[] = "ai.models.viewer";
+  constexpr char kReader[] = "bench-reader";
+  constexpr int kThreads = 8;
+  constexpr int kMaxDeltas = 1000;  // UpdateAccessBindingsRequest: at most 1000 deltas
+  auto accounts = v1::ServiceAccountService::NewStub(channel);
+  auto keys = v1::ApiKeyService::NewStub(channel);
+  auto bindings = v1::AccessBindingService::NewStub(channel);
+
+  // 1. The accounts, from a few threads; index o.setup_iam is bench-reader.
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < o.setup_iam; ++i) names.push_back(absl::StrCat("bench-sa-", i));
+  names.push_back(kReader);
+  std::atomic<size_t> next{0};
+  std::atomic<int64_t> created{0}, existed{0};
+  absl::Mutex mu;
+  std::string first_error;  // guarded by mu
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < names.size(); i = next++) {
+        grpc::ClientContext ctx;
+        Authenticate(ctx, o);
+        ctx.set_deadline(Deadline(absl::Seconds(30)));
+        v1::CreateServiceAccountRequest req;
+        req.set_folder_id(o.folder);
+        req.set_name(names[i]);
+        req.set_description("controlplane_load --setup-iam");
+        v1::ServiceAccount sa;
+        grpc::Status s = accounts->Create(&ctx, req, &sa);
+        if (s.ok()) {
+          ++created;
+        } else if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+          ++existed;
+        } else {
+          absl::MutexLock lock(&mu);
+          if (first_error.empty()) first_error = absl::StrCat("service account ", names[i], ": ", Describe(s));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  {
+    absl::MutexLock lock(&mu);
+    if (!first_error.empty()) return absl::InternalError(absl::StrCat("--setup-iam: ", first_error));
+  }
+
+  // 2. Their ids (created or found), by name.
+  std::map<std::string, std::string> id_by_name;
+  std::string token;
+  do {
+    grpc::ClientContext ctx;
+    Authenticate(ctx, o);
+    ctx.set_deadline(Deadline(absl::Seconds(30)));
+    v1::ListServiceAccountsRequest req;
+    req.set_folder_id(o.folder);
+    req.set_page_size(1000);
+    req.set_page_token(token);
+    v1::ListServiceAccountsResponse resp;
+    grpc::Status s = accounts->List(&ctx, req, &resp);
+    if (!s.ok()) return absl::InternalError(absl::StrCat("--setup-iam: list service accounts: ", Describe(s)));
+    for (const v1::ServiceAccount& sa : resp.service_accounts()) id_by_name[sa.name()] = sa.id();
+    token = resp.next_page_token();
+  } while (!token.empty());
+  for (const std::string& name : names) {
+    if (!id_by_name.contains(name)) {
+      return absl::InternalError(absl::StrCat("--setup-iam: service account ", name, " not listed in ", o.folder));
+    }
+  }
+
+  // 3. One ai.models.viewer binding on the folder per account, in calls of at most 1000 deltas;
+  //    bench-reader's is the last one sent.
+  int calls = 0;
+  for (size_t start = 0; start < names.size(); start += kMaxDeltas) {
+    grpc::ClientContext ctx;
+    Authenticate(ctx, o);
+    ctx.set_deadline(Deadline(absl::Seconds(60)));
+    v1::UpdateAccessBindingsRequest req;
+    req.set_resource_id(o.folder);
+    for (size_t i = start; i < names.size() && i < start + kMaxDeltas; ++i) {
+      v1::AccessBindingDelta* d = req.add_access_binding_deltas();
+      d->set_action(v1::ADD);
+      d->mutable_access_binding()->set_role_id(kRole);
+      d->mutable_access_binding()->mutable_subject()->set_type("serviceAccount");
+      d->mutable_access_binding()->mutable_subject()->set_id(id_by_name[names[i]]);
+    }
+    v1::Operation op;
+    grpc::Status s = bindings->UpdateAccessBindings(&ctx, req, &op);
+    if (!s.ok()) return absl::InternalError(absl::StrCat("--setup-iam: UpdateAccessBindings: ", Describe(s)));
+    if (!op.done() || op.has_error()) {
+      return absl::InternalError(absl::StrCat("--setup-iam: UpdateAccessBindings operation ", op.id(),
+                                              op.done() ? " failed: " : " not done", op.error().message()));
+    }
+    ++calls;
+  }
+
+  // 4. A new key for bench-reader; only its file ever sees the secret.
+  grpc::ClientContext ctx;
+  Authenticate(ctx, o);
+  ctx.set_deadline(Deadline(absl::Seconds(30)));
+  v1::CreateApiKeyRequest req;
+  req.set_subject_id(id_by_name[kReader]);
+  req.set_description("controlplane_load --setup-iam");
+  v1::CreateApiKeyResponse resp;
+  grpc::Status s = keys->Create(&ctx, req, &resp);
+  if (!s.ok()) return absl::InternalError(absl::StrCat("--setup-iam: create key of bench-reader: ", Describe(s)));
+  if (absl::Status w = WriteSecretFile(o.write_key_file, resp.secret()); !w.ok()) return w;
+
+  std::fprintf(stderr,
+               "setup-iam: %zu service accounts in folder %s (%lld created, %lld already existed), %s on the "
+               "folder for each (%d UpdateAccessBindings calls); bench-reader %s, new key %s written to %s\n",
+               names.size(), o.folder.c_str(), static_cast<long long>(created.load()),
+               static_cast<long long>(existed.load()), kRole, calls, id_by_name[kReader].c_str(),
+               resp.api_key().id().c_str(), o.write_key_file.c_str());
+  return absl::OkStatus();
+}
+
 // What one run measured. Latencies are of successful calls completed inside the measurement window.
 struct Shared {
   Clock::time_point measure_start, measure_end;
@@ -221,6 +409,7 @@ class Client {
  private:
   void Issue() {
     ctx_ = std::make_unique<grpc::ClientContext>();
+    Authenticate(*ctx_, *o_);
     ctx_->set_deadline(Deadline(o_->timeout));
     started_ = Clock::now();
     if (o_->rpc == "get") {
@@ -283,9 +472,17 @@ double PercentileMs(const std::vector<int64_t>& sorted, double p) {
 }
 
 int Run(const Options& o) {
-  std::vector<std::unique_ptr<InstanceService::Stub>> stubs = MakeStubs(o.target, o.channels);
+  std::vector<std::shared_ptr<grpc::Channel>> channels = MakeChannels(o.target, o.channels);
+  std::vector<std::unique_ptr<InstanceService::Stub>> stubs;
+  for (const auto& c : channels) stubs.push_back(InstanceService::NewStub(c));
   if (o.wait_ready > absl::ZeroDuration()) {
     if (absl::Status s = WaitReady(*stubs[0], o); !s.ok()) {
+      std::cerr << "controlplane_load: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  if (o.setup_iam >= 0) {
+    if (absl::Status s = SetupIam(channels[0], o); !s.ok()) {
       std::cerr << "controlplane_load: " << s.message() << "\n";
       return 1;
     }
@@ -356,6 +553,8 @@ int Run(const Options& o) {
   if (o.json) {
     nlohmann::json j = {{"rpc", o.rpc},
                         {"target", o.target},
+                        {"folder", o.folder},
+                        {"authenticated", !o.authorization.empty()},
                         {"concurrency", o.concurrency},
                         {"channels", o.channels},
                         {"duration_s", seconds},
@@ -402,6 +601,12 @@ int main(int argc, char** argv) {
   flags.Duration("timeout", "", &o.timeout, "deadline of each call");
   flags.Duration("wait-ready", "", &o.wait_ready, "first wait up to this long until the server answers List");
   flags.Bool("json", "", &o.json, "print the result as one JSON object");
+  flags.String("api-key-file", "DI_BENCH_API_KEY_FILE", &o.api_key_file,
+               "file with the API key secret sent as `authorization: Api-Key <secret>` on every call");
+  flags.Int("setup-iam", "", &o.setup_iam,
+            "N >= 0: create N service accounts + bench-reader in --folder with ai.models.viewer there, and a "
+            "key of bench-reader in --write-key-file (see above); -1: off");
+  flags.String("write-key-file", "", &o.write_key_file, "--setup-iam writes bench-reader's new key here (mode 0600)");
   if (absl::Status s = flags.Parse(dedicated::ArgsFrom(argc, argv)); !s.ok()) {
     std::cerr << "controlplane_load: " << s.message() << "\n";
     return 2;
@@ -421,6 +626,18 @@ int main(int argc, char** argv) {
   if (o.timeout <= absl::ZeroDuration() || o.warmup < absl::ZeroDuration() || o.duration < absl::ZeroDuration()) {
     std::cerr << "controlplane_load: --timeout must be positive, --warmup and --duration not negative\n";
     return 2;
+  }
+  if (o.setup_iam < -1 || o.setup_iam > 100000 || (o.setup_iam >= 0 && o.write_key_file.empty())) {
+    std::cerr << "controlplane_load: --setup-iam N needs 0 <= N <= 100000 and --write-key-file\n";
+    return 2;
+  }
+  if (!o.api_key_file.empty()) {
+    absl::StatusOr<std::string> secret = dedicated::bench::ReadSecretFile(o.api_key_file);
+    if (!secret.ok()) {
+      std::cerr << "controlplane_load: " << secret.status().message() << "\n";
+      return 2;
+    }
+    o.authorization = absl::StrCat("Api-Key ", *secret);
   }
   return dedicated::bench::Run(o);
 }

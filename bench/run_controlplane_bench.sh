@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # The controlplane read-path benchmark in one command (docs/benchmarks.md, "Controlplane read path"):
 # installs missing Debian packages, builds controlplane and controlplane_load in Release into
-# build-bench/, starts a throwaway PostgreSQL 15, a controlplane on it, seeds instances, measures
-# InstanceService.Get and List under closed-loop load, then `pgbench -S` (select-only) on the same
-# cluster as the yardstick, and prints a summary with the ratio Get RPS / pgbench TPS and PASS/FAIL
-# against the goals (ratio >= 0.5, Get p99 <= 5 ms). Everything it starts is stopped on exit.
+# build-bench/, starts a throwaway PostgreSQL 15, runs `controlplane bootstrap` (key files in the run
+# directory), starts a controlplane on it, seeds instances in the bootstrap folder with the admin key,
+# measures InstanceService.Get and List under closed-loop load, then `pgbench -S` (select-only) on the
+# same cluster as the yardstick, and prints a summary with the ratio Get RPS / pgbench TPS and PASS/FAIL
+# against the goals (ratio >= 0.5, Get p99 <= 5 ms). Every call is authenticated (issue 3).
+#
+# Issue 3 in the same run ("Issue 3: authorization overhead" in docs/benchmarks.md): the Get run above
+# uses the bootstrap admin key while the folder has no bindings (the admin's role is on the cloud); then
+# `controlplane_load --setup-iam N` adds N service accounts with ai.models.viewer on the folder plus
+# bench-reader with the same role, and Get runs again with bench-reader's key. It prints both p50s and
+# their difference, PASS/FAIL against "authorization adds at most 0.2 ms to Get p50".
+# Everything it starts is stopped on exit.
 #
 #   bench/run_controlplane_bench.sh                     defaults: 32 clients, 10 s per run
 #   bench/run_controlplane_bench.sh --duration 30 --concurrency 64
@@ -16,10 +24,13 @@
 #   --concurrency N      calls in flight; pgbench -c                      [DI_BENCH_CONCURRENCY=32]
 #   --channels N         gRPC connections of the load client              [DI_BENCH_CHANNELS=4]
 #   --db-connections N   controlplane --db-connections                    [DI_BENCH_DB_CONNECTIONS=4]
-#   --seed N             instances in the bench folder                    [DI_BENCH_SEED=1000]
+#   --seed N             instances in the bootstrap folder                [DI_BENCH_SEED=1000]
+#   --iam-accounts N     service accounts bound on the folder for the issue-3 run
+#                                                                         [DI_BENCH_IAM_ACCOUNTS=1000]
 #   --skip-build         use the binaries already in build-bench/bin      [DI_BENCH_SKIP_BUILD=1]
 #   --bin-dir DIR        use controlplane and controlplane_load from DIR (no build), e.g. to compare
-#                        a branch's build against this one                 [DI_BENCH_BIN_DIR]
+#                        a branch's build against this one (both must know issue 3: bootstrap,
+#                        --api-key-file)                                  [DI_BENCH_BIN_DIR]
 #   --keep               keep the run directory (logs) instead of removing it
 #   --strict             exit 3 when a goal is missed (default: print FAIL, exit 0)
 
@@ -37,6 +48,7 @@ concurrency="${DI_BENCH_CONCURRENCY:-32}"
 channels="${DI_BENCH_CHANNELS:-4}"
 db_connections="${DI_BENCH_DB_CONNECTIONS:-4}"
 seed="${DI_BENCH_SEED:-1000}"
+iam_accounts="${DI_BENCH_IAM_ACCOUNTS:-1000}"
 skip_build="${DI_BENCH_SKIP_BUILD:-0}"
 bin_dir="${DI_BENCH_BIN_DIR:-}"
 keep=0
@@ -52,6 +64,7 @@ while (($# > 0)); do
     --channels) channels="$2"; shift 2 ;;
     --db-connections) db_connections="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
+    --iam-accounts) iam_accounts="$2"; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -60,7 +73,7 @@ while (($# > 0)); do
     *) echo "run_controlplane_bench.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for n in "${duration}" "${warmup}" "${concurrency}" "${channels}" "${db_connections}" "${seed}"; do
+for n in "${duration}" "${warmup}" "${concurrency}" "${channels}" "${db_connections}" "${seed}" "${iam_accounts}"; do
   [[ "${n}" =~ ^[0-9]+$ ]] || { echo "run_controlplane_bench.sh: not a whole number: ${n}" >&2; exit 2; }
 done
 ((duration >= 1 && concurrency >= 1 && seed >= 1)) || {
@@ -92,7 +105,7 @@ cleanup() {
   if [[ -n "${run_dir}" && -d "${run_dir}" ]]; then
     if ((keep)); then
       di_pg_stop "${run_dir}/pg" --keep
-      log "kept ${run_dir} (controlplane.log, pg/postgres.log, *.json, pgbench.log)"
+      log "kept ${run_dir} (controlplane.log, pg/postgres.log, *.json, pgbench.log; keys/ holds live API keys)"
     else
       di_pg_stop "${run_dir}/pg" >/dev/null
       rm -rf -- "${run_dir}"
@@ -188,12 +201,29 @@ chmod 0755 "${run_dir}"
 di_pg_start "${run_dir}/pg"
 di_pg_createdb bench
 di_pg_createdb pgbench
+database_url="postgresql://postgres@127.0.0.1:${DI_PG_PORT}/bench"
+
+# Issue 3: every call needs a key. bootstrap applies the migrations and creates the default cloud and
+# folder and the admin service account (role admin on the cloud); the secrets go to files (mode 0600)
+# in a directory only we can read, and are never printed.
+keys_dir="${run_dir}/keys"
+mkdir -m 0700 "${keys_dir}"
+admin_key="${keys_dir}/admin.key"
+reader_key="${keys_dir}/bench-reader.key"
+log "controlplane bootstrap"
+bootstrap_json="$("${BIN}/controlplane" bootstrap --database-url "${database_url}" --admin-key-file "${admin_key}" \
+  --node-key-file "${keys_dir}/node.key" --gateway-key-file "${keys_dir}/gateway.key" --log-level warning \
+  2>"${run_dir}/bootstrap.log")" || { cat "${run_dir}/bootstrap.log" >&2; log "controlplane bootstrap failed"; exit 1; }
+folder="$(jq -r 'if .created then .folder_id else empty end' <<<"${bootstrap_json}")"
+[[ -n "${folder}" && -s "${admin_key}" ]] ||
+  { echo "${bootstrap_json}" >&2; log "bootstrap created no folder or no admin key"; exit 1; }
+log "bootstrap folder ${folder}, admin service account $(jq -r .admin_service_account_id <<<"${bootstrap_json}")"
 
 # --db-connections: the API pool is where Get waits for PostgreSQL. On 2 cores the backends, the
 # controlplane and the load client share the CPUs, so a few connections keep PostgreSQL busy while
 # gRPC threads do their part; many more only add context switches (see docs/benchmarks.md).
 log "starting controlplane (--db-connections ${db_connections})"
-"${BIN}/controlplane" serve --database-url "postgresql://postgres@127.0.0.1:${DI_PG_PORT}/bench" \
+"${BIN}/controlplane" serve --database-url "${database_url}" \
   --listen 127.0.0.1:0 --metrics-listen "" --db-connections "${db_connections}" --log-level info \
   2>"${run_dir}/controlplane.log" &
 controlplane_pid=$!
@@ -207,8 +237,10 @@ for ((i = 0; i < 300; i++)); do
   sleep 0.1
 done
 [[ -n "${address}" ]] || { log "controlplane did not report its address within 30 s"; exit 1; }
-log "controlplane serving on ${address}; seeding ${seed} instances"
-load=("${BIN}/controlplane_load" --target "${address}" --folder bench --channels "${channels}")
+log "controlplane serving on ${address}; seeding ${seed} instances with the admin key"
+# load_nokey: the load client without a key (run_load adds the key of each run); load: with the admin key.
+load_nokey=("${BIN}/controlplane_load" --target "${address}" --folder "${folder}" --channels "${channels}")
+load=("${load_nokey[@]}" --api-key-file "${admin_key}")
 "${load[@]}" --wait-ready 30s --seed "${seed}" --duration 0
 
 # Other work on the machine (a compile, say) takes CPU from the benchmark: measure what is busy while
@@ -228,17 +260,26 @@ if awk -v b="${busy_before}" 'BEGIN { exit !(b > 0.25) }'; then
 fi
 
 results=()
+# run_load <rpc> [<name of the result> <key file>]: default key: the admin's; result in <name>.json.
 run_load() {
-  local rpc="$1" out="${run_dir}/$1.json" cpu
-  log "InstanceService.${rpc^}: ${concurrency} clients, ${warmup} s warm-up + ${duration} s"
-  measure_cpu cpu "${load[@]}" --rpc "${rpc}" --concurrency "${concurrency}" --warmup "${warmup}s" \
-    --duration "${duration}s" --json >"${out}"
+  local rpc="$1" name="${2:-$1}" key="${3:-${admin_key}}" out cpu
+  out="${run_dir}/${name}.json"
+  log "InstanceService.${rpc^} (${name}, key $(basename "${key}")): ${concurrency} clients, ${warmup} s warm-up + ${duration} s"
+  measure_cpu cpu "${load_nokey[@]}" --api-key-file "${key}" --rpc "${rpc}" --concurrency "${concurrency}" \
+    --warmup "${warmup}s" --duration "${duration}s" --json >"${out}"
   jq -r '"  \(.requests) requests, \(.errors) errors, \(.rps) RPS, p50 \(.p50_ms) ms, p90 \(.p90_ms) ms, p99 \(.p99_ms) ms, max \(.max_ms) ms" +
          (if .first_error != "" then ", first error: \(.first_error)" else "" end)' "${out}"
   echo "  cores used: ${cpu}, load client $(jq -r .client_cpu_cores "${out}")"
-  results+=("${rpc}: ${cpu}, load client $(jq -r .client_cpu_cores "${out}")")
+  results+=("${name}: ${cpu}, load client $(jq -r .client_cpu_cores "${out}")")
 }
+# Get with the admin key while the folder has no bindings: the "bootstrap admin only" case of issue 3.
 run_load get
+# Issue 3: many bindings on the folder, and a key whose role comes from one of them. Runs right after
+# the admin Get run so that the two are measured as close together as possible.
+log "IAM fixture: ${iam_accounts} service accounts + bench-reader with ai.models.viewer on the folder"
+"${load[@]}" --setup-iam "${iam_accounts}" --write-key-file "${reader_key}" --duration 0
+run_load get get-reader "${reader_key}"
+# List (admin key) now also scans the folder's bindings, once per call: negligible next to its page.
 run_load list
 
 # The yardstick runs alone: stop the controlplane so that its idle pollers do not share the CPU.
@@ -266,22 +307,32 @@ get() { jq -r ".$2" "${run_dir}/$1.json"; }
 ratio="$(awk -v a="$(get get rps)" -v b="${pgbench_tps}" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
 ratio_ok="$(awk -v r="${ratio}" 'BEGIN { print (r >= 0.5) ? "PASS" : "FAIL" }')"
 p99_ok="$(awk -v p="$(get get p99_ms)" 'BEGIN { print (p <= 5.0) ? "PASS" : "FAIL" }')"
+authz_diff="$(awk -v a="$(get get p50_ms)" -v b="$(get get-reader p50_ms)" 'BEGIN { printf "%.3f", b - a }')"
+authz_ok="$(awk -v d="${authz_diff}" 'BEGIN { print (d <= 0.2) ? "PASS" : "FAIL" }')"
 
 echo
 echo "== Controlplane read path: ${concurrency} concurrent clients, ${duration} s per run, ${channels} channels, --db-connections ${db_connections}, ${seed} instances"
 printf '%-28s %12s %10s %10s %10s %8s\n' "run" "RPS/TPS" "p50 ms" "p99 ms" "max ms" "errors"
 printf '%-28s %12s %10s %10s %10s %8s\n' "InstanceService.Get" "$(get get rps)" "$(get get p50_ms)" "$(get get p99_ms)" "$(get get max_ms)" "$(get get errors)"
 printf '%-28s %12s %10s %10s %10s %8s\n' "InstanceService.List (100)" "$(get list rps)" "$(get list p50_ms)" "$(get list p99_ms)" "$(get list max_ms)" "$(get list errors)"
+printf '%-28s %12s %10s %10s %10s %8s\n' "Get, bench-reader key" "$(get get-reader rps)" "$(get get-reader p50_ms)" "$(get get-reader p99_ms)" "$(get get-reader max_ms)" "$(get get-reader errors)"
 printf '%-28s %12s %10s %10s %10s %8s\n' "pgbench -S" "${pgbench_tps}" "-" "-" "-" "-"
 echo
 printf 'Get RPS / pgbench TPS = %s   goal >= 0.5   %s\n' "${ratio}" "${ratio_ok}"
 printf 'Get p99 = %s ms          goal <= 5 ms  %s\n' "$(get get p99_ms)" "${p99_ok}"
 echo
+echo "== Issue 3: authorization overhead (every call above is authenticated; Get, ${concurrency} clients)"
+printf 'Get p50, bootstrap admin key (folder without bindings; admin role on the cloud)  %s ms\n' "$(get get p50_ms)"
+printf 'Get p50, bench-reader key (ai.models.viewer on the folder among %s bindings)  %s ms\n' \
+  "$((iam_accounts + 1))" "$(get get-reader p50_ms)"
+printf 'difference = %s ms   goal: authorization adds <= 0.2 ms to Get p50   %s\n' "${authz_diff}" "${authz_ok}"
+echo "(one run each, measured one after the other: run-to-run noise of p50 at this load is often larger than 0.2 ms)"
+echo
 echo "CPU while running (cores): ${results[0]}"
-echo "                           ${results[1]}"
+for r in "${results[@]:1}"; do echo "                           ${r}"; done
 echo "                           pgbench: ${pg_cpu}"
 echo "other work before the runs: ${busy_before} of ${ncpu} cores busy; load average before: ${load_before}   after: ${load_after}"
 
-if ((strict)) && [[ "${ratio_ok}" != "PASS" || "${p99_ok}" != "PASS" ]]; then
+if ((strict)) && [[ "${ratio_ok}" != "PASS" || "${p99_ok}" != "PASS" || "${authz_ok}" != "PASS" ]]; then
   exit 3
 fi
