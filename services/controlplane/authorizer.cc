@@ -139,10 +139,10 @@ absl::Status Authorizer::Authorize(storage::DbSession* db, const RequestContext&
       }
       break;
     }
-    case AuthzTarget::kServiceAccount:
+    case AuthzTarget::kAccount:
     case AuthzTarget::kApiKey: {
       std::string account_id = id;
-      hidden_kind = "service account";
+      hidden_kind = "account";
       if (rule->target == AuthzTarget::kApiKey) {
         hidden_kind = "API key";
         account_id.clear();
@@ -151,11 +151,18 @@ absl::Status Authorizer::Authorize(storage::DbSession* db, const RequestContext&
         }
       }
       visibility = iam::kServiceAccountsGet;
-      if (auto a = iam.accounts.find(account_id); a != iam.accounts.end() && a->second.type == iam::kServiceAccount) {
-        resource_id = a->second.folder_id;
+      auto a = iam.accounts.find(account_id);
+      if (a != iam.accounts.end() && a->second.type == iam::kUserAccount) {
+        // A person's keys are theirs (and an installation admin's) to manage; no folder role reaches them.
+        if (account_id == who.subject_id || who.installation_admin) return absl::OkStatus();
+        return absl::NotFoundError(absl::StrCat(hidden_kind, " ", id, " not found"));
       }
+      if (a != iam.accounts.end() && a->second.type == iam::kServiceAccount) resource_id = a->second.folder_id;
       break;
     }
+    case AuthzTarget::kSelfOrInstallationAdmin:
+      if (id == who.subject_id || who.installation_admin) return absl::OkStatus();
+      return absl::NotFoundError(absl::StrCat("user account ", id, " not found"));
     default:
       return absl::InternalError("unhandled authorization target");
   }

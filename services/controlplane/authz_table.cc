@@ -45,12 +45,16 @@ const std::vector<AuthzRule>& AuthzRules() {
       {"ResourceService.ListFolders", "", T::kAuthenticated, ""},
       {"ResourceService.CreateFolder", p::kResourcesManage, T::kCloud, "cloud_id"},
 
-      {"ServiceAccountService.Get", p::kServiceAccountsGet, T::kServiceAccount, "service_account_id"},
+      {"ServiceAccountService.Get", p::kServiceAccountsGet, T::kAccount, "service_account_id"},
       {"ServiceAccountService.List", p::kServiceAccountsGet, T::kFolder, "folder_id"},
       {"ServiceAccountService.Create", p::kServiceAccountsManage, T::kFolder, "folder_id"},
 
-      {"ApiKeyService.Create", p::kApiKeysManage, T::kServiceAccount, "subject_id"},
-      {"ApiKeyService.List", p::kServiceAccountsGet, T::kServiceAccount, "subject_id"},
+      {"UserAccountService.Get", "", T::kSelfOrInstallationAdmin, "user_account_id"},
+      {"UserAccountService.List", "", T::kInstallationAdmin, ""},
+      {"UserAccountService.Create", "", T::kInstallationAdmin, ""},
+
+      {"ApiKeyService.Create", p::kApiKeysManage, T::kAccount, "subject_id"},
+      {"ApiKeyService.List", p::kServiceAccountsGet, T::kAccount, "subject_id"},
       {"ApiKeyService.Delete", p::kApiKeysManage, T::kApiKey, "api_key_id"},
 
       {"AccessSnapshotService.Watch", "", T::kGateway, ""},

@@ -21,8 +21,10 @@ enum class AuthzTarget {
   kCloudOrFolder,      // `field` holds a cloud or folder id (access bindings)
   kInstance,           // `field` holds an instance id; checked on its folder
   kOperation,          // `field` holds an operation id; checked on its folder/cloud
-  kServiceAccount,     // `field` holds a service account id; checked on its folder
-  kApiKey,             // `field` holds an API key id; checked on its account's folder
+  kAccount,            // `field` holds an account id: a service account is checked on its folder; a user
+                       // account only by itself (its own keys) or an installation admin
+  kApiKey,             // `field` holds an API key id; checked as its account (kAccount)
+  kSelfOrInstallationAdmin,  // `field` holds a user account id: that user, or an installation admin
 };
 
 struct AuthzRule {

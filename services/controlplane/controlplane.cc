@@ -48,6 +48,7 @@ class GrpcParts {
   std::unique_ptr<NodeServiceImpl> node_service;
   std::unique_ptr<ResourceServiceImpl> resource_service;
   std::unique_ptr<ServiceAccountServiceImpl> service_account_service;
+  std::unique_ptr<UserAccountServiceImpl> user_account_service;
   std::unique_ptr<ApiKeyServiceImpl> api_key_service;
   std::unique_ptr<AccessBindingServiceImpl> access_binding_service;
   std::unique_ptr<BillingServiceImpl> billing_service;
@@ -107,6 +108,7 @@ absl::Status Controlplane::Start() {
   grpc_->resource_service = std::make_unique<ResourceServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->service_account_service =
       std::make_unique<ServiceAccountServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
+  grpc_->user_account_service = std::make_unique<UserAccountServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->api_key_service = std::make_unique<ApiKeyServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->access_binding_service = std::make_unique<AccessBindingServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->billing_service = std::make_unique<BillingServiceImpl>(grpc_->dispatcher.get());
@@ -123,6 +125,7 @@ absl::Status Controlplane::Start() {
   builder.RegisterService(grpc_->node_service.get());
   builder.RegisterService(grpc_->resource_service.get());
   builder.RegisterService(grpc_->service_account_service.get());
+  builder.RegisterService(grpc_->user_account_service.get());
   builder.RegisterService(grpc_->api_key_service.get());
   builder.RegisterService(grpc_->access_binding_service.get());
   builder.RegisterService(grpc_->billing_service.get());

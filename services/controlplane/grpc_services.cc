@@ -84,6 +84,12 @@ DI_IAM_RPC(ServiceAccountServiceImpl, List, ListServiceAccountsRequest, ListServ
            "ServiceAccountService.List", api_->ListServiceAccounts)
 DI_IAM_RPC(ServiceAccountServiceImpl, Create, CreateServiceAccountRequest, ServiceAccount,
            "ServiceAccountService.Create", api_->CreateServiceAccount)
+DI_IAM_RPC(UserAccountServiceImpl, Get, GetUserAccountRequest, UserAccount, "UserAccountService.Get",
+           api_->GetUserAccount)
+DI_IAM_RPC(UserAccountServiceImpl, List, ListUserAccountsRequest, ListUserAccountsResponse, "UserAccountService.List",
+           api_->ListUserAccounts)
+DI_IAM_RPC(UserAccountServiceImpl, Create, CreateUserAccountRequest, UserAccount, "UserAccountService.Create",
+           api_->CreateUserAccount)
 DI_IAM_RPC(ApiKeyServiceImpl, Create, CreateApiKeyRequest, CreateApiKeyResponse, "ApiKeyService.Create",
            api_->CreateApiKey)
 DI_IAM_RPC(ApiKeyServiceImpl, List, ListApiKeysRequest, ListApiKeysResponse, "ApiKeyService.List",

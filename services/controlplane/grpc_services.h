@@ -127,6 +127,18 @@ class ServiceAccountServiceImpl final : public v1::ServiceAccountService::Callba
   RpcDispatcher* rpc_;
 };
 
+class UserAccountServiceImpl final : public v1::UserAccountService::CallbackService {
+ public:
+  UserAccountServiceImpl(IamApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  DI_UNARY(Get, GetUserAccountRequest, UserAccount);
+  DI_UNARY(List, ListUserAccountsRequest, ListUserAccountsResponse);
+  DI_UNARY(Create, CreateUserAccountRequest, UserAccount);
+
+ private:
+  IamApi* api_;
+  RpcDispatcher* rpc_;
+};
+
 class ApiKeyServiceImpl final : public v1::ApiKeyService::CallbackService {
  public:
   ApiKeyServiceImpl(IamApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}

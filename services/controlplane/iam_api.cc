@@ -278,6 +278,47 @@ absl::StatusOr<v1::ServiceAccount> IamApi::CreateServiceAccount(DbSession& db, c
   return out;
 }
 
+absl::StatusOr<v1::UserAccount> IamApi::GetUserAccount(DbSession& db, const RequestContext&,
+                                                       const v1::GetUserAccountRequest& req) {
+  v1::UserAccount out;
+  DI_RETURN_IF_ERROR(db.ReadOneStatement("get user", [&](pqxx::nontransaction& tx, DbSession& s) -> absl::Status {
+    DI_ASSIGN_OR_RETURN(out, LoadUserAccount(tx, s, req.user_account_id()));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ListUserAccountsResponse> IamApi::ListUserAccounts(DbSession& db, const RequestContext&,
+                                                                      const v1::ListUserAccountsRequest& req) {
+  std::vector<v1::UserAccount> all;
+  DI_RETURN_IF_ERROR(db.ReadOneStatement("list users", [&](pqxx::nontransaction& tx, DbSession& s) {
+    all = LoadUserAccounts(tx, s);
+    return absl::OkStatus();
+  }));
+  v1::ListUserAccountsResponse out;
+  DI_RETURN_IF_ERROR(PageInMemory(all, [](const v1::UserAccount& u) { return u.id(); }, req.page_size(),
+                                  req.page_token(), "users", out.mutable_user_accounts(),
+                                  out.mutable_next_page_token()));
+  return out;
+}
+
+absl::StatusOr<v1::UserAccount> IamApi::CreateUserAccount(DbSession& db, const RequestContext&,
+                                                          const v1::CreateUserAccountRequest& req) {
+  DI_RETURN_IF_ERROR(ValidateName("name", req.name()));
+  DI_RETURN_IF_ERROR(ValidateDescription("description", req.description()));
+  v1::UserAccount out;
+  absl::Status s = db.InTransaction("create user", [&](pqxx::work& tx, DbSession& session) -> absl::Status {
+    NewAccount a{.id = NewId("dua"), .type = iam::kUserAccount, .name = req.name(), .description = req.description()};
+    DI_RETURN_IF_ERROR(InsertAccount(tx, session, a));
+    BumpIamVersion(tx, session);
+    DI_ASSIGN_OR_RETURN(out, LoadUserAccount(tx, session, a.id));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return DescribeUnique(s, "user account", req.name(), "");
+  Refreshed(db);
+  return out;
+}
+
 absl::StatusOr<v1::CreateApiKeyResponse> IamApi::CreateApiKey(DbSession& db, const RequestContext&,
                                                               const v1::CreateApiKeyRequest& req) {
   DI_RETURN_IF_ERROR(ValidateDescription("description", req.description()));

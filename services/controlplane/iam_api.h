@@ -44,6 +44,13 @@ class IamApi {
   absl::StatusOr<v1::ServiceAccount> CreateServiceAccount(DbSession& db, const RequestContext& rc,
                                                           const v1::CreateServiceAccountRequest& req);
 
+  absl::StatusOr<v1::UserAccount> GetUserAccount(DbSession& db, const RequestContext& rc,
+                                                 const v1::GetUserAccountRequest& req);
+  absl::StatusOr<v1::ListUserAccountsResponse> ListUserAccounts(DbSession& db, const RequestContext& rc,
+                                                                const v1::ListUserAccountsRequest& req);
+  absl::StatusOr<v1::UserAccount> CreateUserAccount(DbSession& db, const RequestContext& rc,
+                                                    const v1::CreateUserAccountRequest& req);
+
   absl::StatusOr<v1::CreateApiKeyResponse> CreateApiKey(DbSession& db, const RequestContext& rc,
                                                         const v1::CreateApiKeyRequest& req);
   absl::StatusOr<v1::ListApiKeysResponse> ListApiKeys(DbSession& db, const RequestContext& rc,

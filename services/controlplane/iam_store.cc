@@ -42,6 +42,10 @@ constexpr Sql kSelectServiceAccount{
 constexpr Sql kSelectServiceAccounts{
     "sa_select_folder", "SELECT id, folder_id, name, description, " DI_US(
                             "created_at") " FROM accounts WHERE folder_id = $1 AND type = 'serviceAccount' ORDER BY id"};
+constexpr Sql kSelectUser{"user_select", "SELECT id, name, description, " DI_US(
+                                               "created_at") " FROM accounts WHERE id = $1 AND type = 'userAccount'"};
+constexpr Sql kSelectUsers{"user_select_all", "SELECT id, name, description, " DI_US(
+                                                  "created_at") " FROM accounts WHERE type = 'userAccount' ORDER BY id"};
 constexpr Sql kSelectAdmins{"account_admins", "SELECT id FROM accounts WHERE installation_admin ORDER BY created_at"};
 
 constexpr Sql kInsertKey{"api_key_insert", R"sql(
@@ -122,6 +126,7 @@ std::shared_ptr<iam::IamSnapshot> LoadIamSnapshot(pqxx::transaction_base& tx, Db
     s->bindings[r[0].as<std::string>()].push_back(
         {r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>()});
   }
+  s->BuildIndex();
   return s;
 }
 
@@ -175,6 +180,29 @@ std::vector<v1::ServiceAccount> LoadServiceAccounts(pqxx::transaction_base& tx, 
                                                     const std::string& folder_id) {
   std::vector<v1::ServiceAccount> out;
   for (const pqxx::row& r : db.Exec(tx, kSelectServiceAccounts, folder_id)) out.push_back(RowToServiceAccount(r));
+  return out;
+}
+
+namespace {
+v1::UserAccount RowToUser(const pqxx::row& r) {
+  v1::UserAccount u;
+  u.set_id(r[0].as<std::string>());
+  u.set_name(r[1].as<std::string>());
+  u.set_description(r[2].as<std::string>());
+  SetTimestampMicros(u.mutable_created_at(), r[3].as<int64_t>());
+  return u;
+}
+}  // namespace
+
+absl::StatusOr<v1::UserAccount> LoadUserAccount(pqxx::transaction_base& tx, DbSession& db, const std::string& id) {
+  pqxx::result r = db.Exec(tx, kSelectUser, id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("user account ", id, " not found"));
+  return RowToUser(r[0]);
+}
+
+std::vector<v1::UserAccount> LoadUserAccounts(pqxx::transaction_base& tx, DbSession& db) {
+  std::vector<v1::UserAccount> out;
+  for (const pqxx::row& r : db.Exec(tx, kSelectUsers)) out.push_back(RowToUser(r));
   return out;
 }
 

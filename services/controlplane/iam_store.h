@@ -50,6 +50,8 @@ absl::StatusOr<v1::ServiceAccount> LoadServiceAccount(pqxx::transaction_base& tx
                                                       const std::string& id);
 std::vector<v1::ServiceAccount> LoadServiceAccounts(pqxx::transaction_base& tx, DbSession& db,
                                                     const std::string& folder_id);
+absl::StatusOr<v1::UserAccount> LoadUserAccount(pqxx::transaction_base& tx, DbSession& db, const std::string& id);
+std::vector<v1::UserAccount> LoadUserAccounts(pqxx::transaction_base& tx, DbSession& db);
 // Ids of installation admins (bootstrap refuses to make a second one silently).
 std::vector<std::string> InstallationAdmins(pqxx::transaction_base& tx, DbSession& db);
 

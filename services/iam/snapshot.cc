@@ -1,5 +1,6 @@
 #include "services/iam/snapshot.h"
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/iam/api_key.h"
 #include "services/iam/roles.h"
@@ -14,13 +15,8 @@ absl::Status BadKey() {
   return absl::UnauthenticatedError("the API key is not valid: it is unknown, deleted or expired");
 }
 
-void AddBindingRoles(const std::vector<BindingEntry>& bindings, const Principal& p, std::vector<std::string>& out) {
-  for (const BindingEntry& b : bindings) {
-    bool match = (b.subject_type == p.subject_type && b.subject_id == p.subject_id) ||
-                 (b.subject_type == kSystem && b.subject_id == kAllAuthenticatedUsers &&
-                  (p.subject_type == kUserAccount || p.subject_type == kServiceAccount));
-    if (match) out.push_back(b.role_id);
-  }
+std::string IndexKey(absl::string_view resource, absl::string_view type, absl::string_view id) {
+  return absl::StrCat(resource, "\n", type, "\n", id);
 }
 
 }  // namespace
@@ -41,11 +37,30 @@ absl::StatusOr<Principal> IamSnapshot::Authenticate(absl::string_view authorizat
                    .installation_admin = account->second.installation_admin};
 }
 
+void IamSnapshot::BuildIndex() {
+  roles_index_.clear();
+  for (const auto& [resource, list] : bindings) {
+    for (const BindingEntry& b : list) roles_index_[IndexKey(resource, b.subject_type, b.subject_id)].push_back(b.role_id);
+  }
+}
+
+void IamSnapshot::AddRoles(absl::string_view resource_id, const Principal& p, std::vector<std::string>& out) const {
+  if (auto it = roles_index_.find(IndexKey(resource_id, p.subject_type, p.subject_id)); it != roles_index_.end()) {
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  }
+  // allAuthenticatedUsers means accounts: never the internal node-agent and gateway principals.
+  if (p.subject_type == kUserAccount || p.subject_type == kServiceAccount) {
+    if (auto it = roles_index_.find(IndexKey(resource_id, kSystem, kAllAuthenticatedUsers)); it != roles_index_.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+    }
+  }
+}
+
 std::vector<std::string> IamSnapshot::RolesOn(const Principal& principal, absl::string_view resource_id) const {
   std::vector<std::string> roles;
-  if (auto it = bindings.find(resource_id); it != bindings.end()) AddBindingRoles(it->second, principal, roles);
+  AddRoles(resource_id, principal, roles);
   if (auto folder = folder_cloud.find(resource_id); folder != folder_cloud.end()) {
-    if (auto it = bindings.find(folder->second); it != bindings.end()) AddBindingRoles(it->second, principal, roles);
+    AddRoles(folder->second, principal, roles);
   }
   return roles;
 }
@@ -109,6 +124,7 @@ std::shared_ptr<const IamSnapshot> IamSnapshot::FromProto(const v1::AccessSnapsh
       list.push_back({b.role_id(), b.subject().type(), b.subject().id()});
     }
   }
+  s->BuildIndex();
   return s;
 }
 

@@ -46,6 +46,7 @@ TEST(IamSnapshot, AuthenticatesLiveKeysOnly) {
 TEST(IamSnapshot, CloudBindingsApplyToItsFoldersOnly) {
   World w;
   w.s.bindings["cloud-a"] = {{"ai.models.editor", kServiceAccount, "sa-1"}};
+  w.s.BuildIndex();
   EXPECT_TRUE(w.s.Allows(w.Sa("sa-1"), "folder-a1", kInstancesCreate));
   EXPECT_TRUE(w.s.Allows(w.Sa("sa-1"), "folder-a2", kInstancesCreate));
   EXPECT_TRUE(w.s.Allows(w.Sa("sa-1"), "cloud-a", kInstancesCreate));
@@ -56,6 +57,7 @@ TEST(IamSnapshot, CloudBindingsApplyToItsFoldersOnly) {
 TEST(IamSnapshot, FolderBindingsDoNotReachSiblingsOrTheCloud) {
   World w;
   w.s.bindings["folder-a1"] = {{"ai.models.viewer", kServiceAccount, "sa-1"}};
+  w.s.BuildIndex();
   EXPECT_TRUE(w.s.Allows(w.Sa("sa-1"), "folder-a1", kInstancesGet));
   EXPECT_FALSE(w.s.Allows(w.Sa("sa-1"), "folder-a1", kInstancesCreate));
   EXPECT_FALSE(w.s.Allows(w.Sa("sa-1"), "folder-a2", kInstancesGet));
@@ -65,6 +67,7 @@ TEST(IamSnapshot, FolderBindingsDoNotReachSiblingsOrTheCloud) {
 TEST(IamSnapshot, AllAuthenticatedUsersCoversAccountsButNotInternalPrincipals) {
   World w;
   w.s.bindings["folder-a1"] = {{"ai.languageModels.user", kSystem, kAllAuthenticatedUsers}};
+  w.s.BuildIndex();
   EXPECT_TRUE(w.s.Allows(w.Sa("sa-2"), "folder-a1", kLanguageModelsCall));
   EXPECT_FALSE(w.s.Allows(Principal{"node-1", kNodeAgent, "", false}, "folder-a1", kLanguageModelsCall));
 }
@@ -72,6 +75,7 @@ TEST(IamSnapshot, AllAuthenticatedUsersCoversAccountsButNotInternalPrincipals) {
 TEST(IamSnapshot, ProtoRoundTripKeepsWhatGatewaysNeed) {
   World w;
   w.s.bindings["cloud-a"] = {{"ai.languageModels.user", kServiceAccount, "sa-1"}};
+  w.s.BuildIndex();
   auto back = IamSnapshot::FromProto(w.s.ToProto());
   EXPECT_EQ(back->version, 7);
   EXPECT_TRUE(back->Authenticate("Api-Key " + w.secret, kNow).ok());

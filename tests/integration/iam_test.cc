@@ -66,6 +66,7 @@ class IamTest : public ::testing::Test {
     resources_ = v1::ResourceService::NewStub(channel_);
     accounts_ = v1::ServiceAccountService::NewStub(channel_);
     keys_ = v1::ApiKeyService::NewStub(channel_);
+    users_ = v1::UserAccountService::NewStub(channel_);
     bindings_ = v1::AccessBindingService::NewStub(channel_);
     nodes_ = v1::NodeService::NewStub(channel_);
     snapshots_ = v1::AccessSnapshotService::NewStub(channel_);
@@ -109,6 +110,14 @@ class IamTest : public ::testing::Test {
     grpc::Status s = accounts_->Create(Ctx(Admin()).get(), req, &sa);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return sa.id();
+  }
+  std::string CreateUser(const std::string& name) {
+    v1::CreateUserAccountRequest req;
+    req.set_name(name);
+    v1::UserAccount user;
+    grpc::Status s = users_->Create(Ctx(Admin()).get(), req, &user);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return user.id();
   }
   v1::CreateApiKeyResponse CreateKey(const std::string& subject_id, const std::string& key = "") {
     v1::CreateApiKeyRequest req;
@@ -160,6 +169,7 @@ class IamTest : public ::testing::Test {
   std::unique_ptr<v1::ResourceService::Stub> resources_;
   std::unique_ptr<v1::ServiceAccountService::Stub> accounts_;
   std::unique_ptr<v1::ApiKeyService::Stub> keys_;
+  std::unique_ptr<v1::UserAccountService::Stub> users_;
   std::unique_ptr<v1::AccessBindingService::Stub> bindings_;
   std::unique_ptr<v1::NodeService::Stub> nodes_;
   std::unique_ptr<v1::AccessSnapshotService::Stub> snapshots_;
@@ -189,6 +199,7 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
   const std::string target_sa = CreateServiceAccount(a1, "target");
   const std::string bystander = CreateServiceAccount(b1, "bystander");
   auto [instance_id, operation_id] = CreateInstance(a1);
+  const std::string user = CreateUser("someone");
 
   // One subject per role and placement, plus one with no role at all.
   struct Subject {
@@ -301,6 +312,9 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
          set(m, "folder_id", a1);
          set(m, "name", RandomName("sa"));
        }},
+      {"UserAccountService.Get", [&](auto* m) { set(m, "user_account_id", user); }},
+      {"UserAccountService.List", [&](auto*) {}},
+      {"UserAccountService.Create", [&](auto* m) { set(m, "name", RandomName("user")); }},
       {"ApiKeyService.Create", [&](auto* m) { set(m, "subject_id", target_sa); }},
       {"ApiKeyService.List", [&](auto* m) { set(m, "subject_id", target_sa); }},
       {"ApiKeyService.Delete", [&](auto* m) { set(m, "api_key_id", CreateKey(target_sa).api_key().id()); }},
@@ -344,6 +358,7 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
       switch (rule->target) {
         case AuthzTarget::kAuthenticated: expected = true; break;
         case AuthzTarget::kInstallationAdmin:
+        case AuthzTarget::kSelfOrInstallationAdmin:  // the subjects are service accounts, not that user
         case AuthzTarget::kNodeAgent:
         case AuthzTarget::kGateway: expected = false; break;
         default: {
@@ -621,6 +636,77 @@ TEST_F(IamTest, OperationsRecordTheCallerAndNodeServiceWantsANodeCredential) {
   EXPECT_EQ(instances_->List(Ctx(boot_.node_secret).get(), list, &out).error_code(),
             grpc::StatusCode::PERMISSION_DENIED)
       << "node credentials do not act as users";
+}
+
+TEST_F(IamTest, UsersManageTheirOwnKeysAndNobodyElseCan) {
+  const std::string user = CreateUser("alice");
+  const std::string alice = CreateKey(user).secret();  // the installation admin may
+  // Alice makes, lists and deletes her own keys.
+  auto second = CreateKey(user, alice);
+  v1::ListApiKeysRequest list;
+  list.set_subject_id(user);
+  v1::ListApiKeysResponse keys;
+  ASSERT_TRUE(keys_->List(Ctx(alice).get(), list, &keys).ok());
+  EXPECT_EQ(keys.api_keys_size(), 2);
+  v1::DeleteApiKeyRequest del;
+  del.set_api_key_id(second.api_key().id());
+  v1::DeleteApiKeyResponse deleted;
+  EXPECT_TRUE(keys_->Delete(Ctx(alice).get(), del, &deleted).ok());
+  v1::GetUserAccountRequest get;
+  get.set_user_account_id(user);
+  v1::UserAccount me;
+  EXPECT_TRUE(users_->Get(Ctx(alice).get(), get, &me).ok());
+  EXPECT_EQ(me.name(), "alice");
+  v1::ListUserAccountsResponse all;
+  EXPECT_EQ(users_->List(Ctx(alice).get(), v1::ListUserAccountsRequest(), &all).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  // A folder admin cannot touch a person's keys.
+  std::string sa = CreateServiceAccount(boot_.folder_id, "folder-admin");
+  ASSERT_TRUE(Bind(boot_.folder_id, "admin", sa).ok());
+  std::string other = CreateKey(sa).secret();
+  v1::CreateApiKeyRequest req;
+  req.set_subject_id(user);
+  v1::CreateApiKeyResponse resp;
+  EXPECT_EQ(keys_->Create(Ctx(other).get(), req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(users_->Get(Ctx(other).get(), get, &me).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Bindings name users like service accounts.
+  v1::UpdateAccessBindingsRequest bind;
+  bind.set_resource_id(boot_.folder_id);
+  auto* d = bind.add_access_binding_deltas();
+  d->set_action(v1::ADD);
+  d->mutable_access_binding()->set_role_id("ai.models.viewer");
+  d->mutable_access_binding()->mutable_subject()->set_type("userAccount");
+  d->mutable_access_binding()->mutable_subject()->set_id(user);
+  v1::Operation op;
+  ASSERT_TRUE(bindings_->UpdateAccessBindings(Ctx(Admin()).get(), bind, &op).ok());
+  v1::ListInstancesRequest instances;
+  instances.set_folder_id(boot_.folder_id);
+  v1::ListInstancesResponse listed;
+  EXPECT_TRUE(instances_->List(Ctx(alice).get(), instances, &listed).ok());
+}
+
+TEST_F(IamTest, ListsShowOnlyWhatTheCallerMaySee) {
+  const std::string cloud = CreateCloud("listing");
+  const std::string mine = CreateFolder(cloud, "mine"), theirs = CreateFolder(cloud, "theirs");
+  std::string sa = CreateServiceAccount(mine, "lister");
+  ASSERT_TRUE(Bind(mine, "ai.models.viewer", sa).ok());
+  std::string key = CreateKey(sa).secret();
+  v1::ListFoldersRequest folders;
+  folders.set_cloud_id(cloud);
+  v1::ListFoldersResponse seen;
+  ASSERT_TRUE(resources_->ListFolders(Ctx(key).get(), folders, &seen).ok());
+  ASSERT_EQ(seen.folders_size(), 1);
+  EXPECT_EQ(seen.folders(0).id(), mine);
+  v1::ListCloudsResponse clouds;
+  ASSERT_TRUE(resources_->ListClouds(Ctx(key).get(), v1::ListCloudsRequest(), &clouds).ok());
+  EXPECT_EQ(clouds.clouds_size(), 0) << "a folder role does not show the cloud";
+  ASSERT_TRUE(resources_->ListClouds(Ctx(Admin()).get(), v1::ListCloudsRequest(), &clouds).ok());
+  EXPECT_EQ(clouds.clouds_size(), 2) << "the default cloud and the one it created";
+  ASSERT_TRUE(resources_->ListFolders(Ctx(Admin()).get(), folders, &seen).ok());
+  EXPECT_EQ(seen.folders_size(), 2);
+  (void)theirs;
 }
 
 TEST_F(IamTest, BootstrapTwiceCreatesNoSecondAdmin) {
