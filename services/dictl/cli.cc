@@ -58,8 +58,8 @@ std::string GlobalFlagsHelp() {
 }
 
 std::vector<Group> AllGroups() {
-  return {InstanceGroup(), OperationGroup(),      ModelGroup(),  CloudGroup(),
-          FolderGroup(),   ServiceAccountGroup(), ApiKeyGroup(), AccessBindingGroup()};
+  return {InstanceGroup(),       OperationGroup(),   ModelGroup(),  CloudGroup(),        FolderGroup(),
+          ServiceAccountGroup(), UserAccountGroup(), ApiKeyGroup(), AccessBindingGroup()};
 }
 
 std::string TopLevelHelp(const std::vector<Group>& groups) {

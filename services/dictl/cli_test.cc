@@ -53,8 +53,8 @@ TEST_F(CliTest, HelpAtEveryLevelExitsZeroWithExamples) {
   EXPECT_THAT(top.out, HasSubstr("DICTL_ENDPOINT"));
   EXPECT_THAT(top.out, HasSubstr("Examples:"));
 
-  for (const char* group :
-       {"instance", "operation", "model", "cloud", "folder", "service-account", "api-key", "access-binding"}) {
+  for (const char* group : {"instance", "operation", "model", "cloud", "folder", "service-account", "user-account",
+                            "api-key", "access-binding"}) {
     Result r = Run({group, "--help"});
     EXPECT_EQ(r.code, kExitOk) << group;
     EXPECT_THAT(r.out, HasSubstr("Verbs:")) << group;
@@ -67,7 +67,9 @@ TEST_F(CliTest, HelpAtEveryLevelExitsZeroWithExamples) {
       {"model", "get"},       {"cloud", "create"},    {"cloud", "list"},       {"cloud", "get"},
       {"folder", "create"},   {"folder", "list"},     {"folder", "get"},       {"service-account", "create"},
       {"service-account", "list"},                    {"service-account", "get"},
-      {"api-key", "create"},  {"api-key", "list"},    {"api-key", "delete"},   {"access-binding", "list"},
+      {"user-account", "create"},                     {"user-account", "list"},
+      {"user-account", "get"},                        {"api-key", "create"},
+      {"api-key", "list"},    {"api-key", "delete"},  {"access-binding", "list"},
       {"access-binding", "add"},                      {"access-binding", "remove"},
       {"access-binding", "set"}};
   for (const auto& verb : verbs) {

@@ -60,6 +60,7 @@ Group ModelGroup();
 Group CloudGroup();
 Group FolderGroup();
 Group ServiceAccountGroup();
+Group UserAccountGroup();
 Group ApiKeyGroup();
 Group AccessBindingGroup();
 

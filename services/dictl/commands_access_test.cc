@@ -1,4 +1,4 @@
-// dictl service-account, api-key and access-binding against the in-process fake controlplane.
+// dictl service-account, user-account, api-key and access-binding against the in-process fake controlplane.
 
 #include <gmock/gmock.h>
 #include <google/protobuf/util/json_util.h>
@@ -35,6 +35,13 @@ class AccessCommandsTest : public CommandTestBase {
     account.set_folder_id("folder-a");
     account.set_name("ci");
     fake_.AddServiceAccount(account);
+  }
+
+  void AddUser(const std::string& id, const std::string& name) {
+    v1::UserAccount user;
+    user.set_id(id);
+    user.set_name(name);
+    fake_.AddUserAccount(user);
   }
 
   static std::vector<std::string> Bindings(const std::vector<v1::AccessBinding>& bindings) {
@@ -74,6 +81,163 @@ TEST_F(AccessCommandsTest, ServiceAccountCreateListGet) {
   r = Run({"service-account", "create", "--folder", "folder-404", "--name", "x"});
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_EQ(r.err, "error: NOT_FOUND: folder folder-404 not found\n");
+}
+
+// --- user-account ---
+
+TEST_F(AccessCommandsTest, UserAccountCreateSendsNameAndDescriptionWithAKey) {
+  Result r = Run({"user-account", "create", "--name", "alice", "--description", "ML team"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto creates = fake_.Requests<v1::CreateUserAccountRequest>("UserAccountService.Create");
+  ASSERT_THAT(creates, SizeIs(1));
+  EXPECT_EQ(creates[0].request.name(), "alice");
+  EXPECT_EQ(creates[0].request.description(), "ML team");
+  EXPECT_TRUE(IsUuid(creates[0].idempotency_key)) << creates[0].idempotency_key;
+  EXPECT_EQ(creates[0].authorization, std::string("Api-Key ") + kTestApiKey);
+  EXPECT_EQ(r.out,
+            "ID           ua-1\n"
+            "NAME         alice\n"
+            "DESCRIPTION  ML team\n"
+            "CREATED      2025-11-10T00:00:00Z\n");
+  EXPECT_THAT(r.err, IsEmpty());
+
+  // Each invocation has its own key.
+  ASSERT_EQ(Run({"user-account", "create", "--name", "bob", "--format", "json"}).code, kExitOk);
+  creates = fake_.Requests<v1::CreateUserAccountRequest>("UserAccountService.Create");
+  ASSERT_THAT(creates, SizeIs(2));
+  EXPECT_NE(creates[0].idempotency_key, creates[1].idempotency_key);
+
+  r = Run({"user-account", "create", "--name", "alice"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.err, "error: ALREADY_EXISTS: user account alice already exists\n");
+}
+
+TEST_F(AccessCommandsTest, UserAccountCreateJsonIsTheAccount) {
+  Result r = Run({"user-account", "create", "--name", "alice", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  v1::UserAccount account;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &account).ok()) << r.out;
+  EXPECT_EQ(account.id(), "ua-1");
+  EXPECT_EQ(account.name(), "alice");
+  EXPECT_EQ(account.created_at().seconds(), 1762732800);
+  EXPECT_THAT(r.out, HasSubstr("\"created_at\": \"2025-11-10T00:00:00Z\""));
+}
+
+TEST_F(AccessCommandsTest, UserAccountCreateWithoutNameIsUsageErrorAndNothingIsSent) {
+  Result r = Run({"user-account", "create", "--description", "x"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--name"));
+  r = Run({"user-account", "create", "--name", "alice", "extra"});
+  EXPECT_EQ(r.code, kExitUsage);
+  r = Run({"user-account", "list", "--folder", "folder-a"});
+  EXPECT_EQ(r.code, kExitUsage);
+  r = Run({"user-account", "list", "--page-size", "-1"});
+  EXPECT_EQ(r.code, kExitUsage);
+  r = Run({"user-account", "get"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("USER_ACCOUNT_ID"));
+  EXPECT_THAT(fake_.calls(), IsEmpty());
+}
+
+TEST_F(AccessCommandsTest, UserAccountListFollowsPagesWithoutAParent) {
+  for (const char* name : {"carol", "alice", "bob"}) {
+    ASSERT_EQ(Run({"user-account", "create", "--name", name}).code, kExitOk);
+  }
+  fake_.SetDefaultPageSize(2);
+  Result r = Run({"user-account", "list"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto lists = fake_.Requests<v1::ListUserAccountsRequest>("UserAccountService.List");
+  ASSERT_THAT(lists, SizeIs(2));
+  EXPECT_EQ(lists[0].request.page_size(), 0);
+  EXPECT_EQ(lists[0].request.page_token(), "");
+  EXPECT_EQ(lists[1].request.page_token(), "offset-2");
+  EXPECT_EQ(r.out,
+            "ID    NAME   CREATED\n"
+            "ua-1  carol  2025-11-10T00:00:00Z\n"
+            "ua-2  alice  2025-11-10T00:00:00Z\n"
+            "ua-3  bob    2025-11-10T00:00:00Z\n");
+  EXPECT_THAT(r.err, IsEmpty());
+
+  r = Run({"user-account", "list", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  v1::ListUserAccountsResponse all;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &all).ok()) << r.out;
+  ASSERT_EQ(all.user_accounts_size(), 3);
+  EXPECT_EQ(all.user_accounts(2).name(), "bob");
+  EXPECT_EQ(all.next_page_token(), "");
+}
+
+TEST_F(AccessCommandsTest, UserAccountListWithPageSizeFetchesOnePage) {
+  for (const char* name : {"alice", "bob", "carol"}) {
+    ASSERT_EQ(Run({"user-account", "create", "--name", name}).code, kExitOk);
+  }
+  Result r = Run({"user-account", "list", "--page-size", "2"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto lists = fake_.Requests<v1::ListUserAccountsRequest>("UserAccountService.List");
+  ASSERT_THAT(lists, SizeIs(1));
+  EXPECT_EQ(lists[0].request.page_size(), 2);
+  EXPECT_THAT(r.out, HasSubstr("ua-2  bob"));
+  EXPECT_THAT(r.out, Not(HasSubstr("carol")));
+  EXPECT_THAT(r.err, HasSubstr("--page-token offset-2"));
+
+  r = Run({"user-account", "list", "--page-size", "2", "--page-token", "offset-2", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  lists = fake_.Requests<v1::ListUserAccountsRequest>("UserAccountService.List");
+  ASSERT_THAT(lists, SizeIs(2));
+  EXPECT_EQ(lists[1].request.page_token(), "offset-2");
+  v1::ListUserAccountsResponse page;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &page).ok()) << r.out;
+  ASSERT_EQ(page.user_accounts_size(), 1);
+  EXPECT_EQ(page.user_accounts(0).name(), "carol");
+  EXPECT_EQ(page.next_page_token(), "");
+}
+
+TEST_F(AccessCommandsTest, UserAccountGetById) {
+  v1::UserAccount alice;
+  alice.set_id("dua-alice");
+  alice.set_name("alice");
+  alice.set_description("ML team");
+  alice.mutable_created_at()->set_seconds(1762732800);
+  fake_.AddUserAccount(alice);
+
+  Result r = Run({"user-account", "get", "dua-alice"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto gets = fake_.Requests<v1::GetUserAccountRequest>("UserAccountService.Get");
+  ASSERT_THAT(gets, SizeIs(1));
+  EXPECT_EQ(gets[0].request.user_account_id(), "dua-alice");
+  EXPECT_EQ(gets[0].idempotency_key, "");
+  EXPECT_EQ(r.out,
+            "ID           dua-alice\n"
+            "NAME         alice\n"
+            "DESCRIPTION  ML team\n"
+            "CREATED      2025-11-10T00:00:00Z\n");
+
+  r = Run({"user-account", "get", "dua-alice", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  v1::UserAccount account;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &account).ok()) << r.out;
+  EXPECT_EQ(account.SerializeAsString(), alice.SerializeAsString());
+
+  r = Run({"user-account", "get", "dua-404"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.err, "error: NOT_FOUND: user account dua-404 not found\n");
+}
+
+TEST_F(AccessCommandsTest, UserManagesItsOwnKeysWithApiKeySubject) {
+  ASSERT_EQ(Run({"user-account", "create", "--name", "alice"}).code, kExitOk);
+  Result r = Run({"api-key", "create", "--subject", "ua-1", "--description", "laptop"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_EQ(fake_.Requests<v1::CreateApiKeyRequest>("ApiKeyService.Create")[0].request.subject_id(), "ua-1");
+  EXPECT_THAT(r.out, ContainsRegex("SUBJECT +ua-1\n"));
+  r = Run({"api-key", "list", "--subject", "ua-1"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("key-2  ua-1"));
+
+  r = Run({"user-account", "create", "--help"});
+  EXPECT_EQ(r.code, kExitOk);
+  EXPECT_THAT(r.out, HasSubstr("dictl api-key create --subject <its id>"));
+  r = Run({"user-account", "get", "--help"});
+  EXPECT_THAT(r.out, HasSubstr("'dictl api-key create|list --subject <its id>'"));
 }
 
 // --- api-key ---
@@ -264,10 +428,14 @@ TEST_F(AccessCommandsTest, OnlyApiKeyCreatePrintsASecret) {
   const std::vector<std::vector<std::string>> others = {
       {"service-account", "list", "--folder", "folder-a"},
       {"service-account", "get", "sa-a"},
+      {"user-account", "list"},
+      {"user-account", "get", "ua-u"},
       {"api-key", "list", "--subject", "sa-a"},
       {"access-binding", "list", "--folder", "folder-a"},
   };
+  AddUser("ua-u", "alice");
   ASSERT_EQ(Run({"api-key", "create", "--subject", "sa-a"}).code, kExitOk);
+  ASSERT_EQ(Run({"api-key", "create", "--subject", "ua-u"}).code, kExitOk);
   for (const char* format : {"table", "json"}) {
     for (std::vector<std::string> args : others) {
       args.insert(args.end(), {"--format", format});

@@ -129,7 +129,8 @@ Group ApiKeyGroup() {
                    .description = "Creates an API key for a service or user account. The secret is printed this once\n"
                                   "and cannot be shown again (only its hash is stored): store it at once. In JSON it\n"
                                   "is the \"secret\" field next to \"api_key\". Without --expires-in or --expires-at\n"
-                                  "the key does not expire.",
+                                  "the key does not expire. A user makes its own keys with --subject set to its\n"
+                                  "user account id (see 'dictl user-account get').",
                    .examples = {"dictl api-key create --subject ajeb1s0e8r2m1x7c5b4a --description ci --expires-in 30d",
                                 "dictl api-key create --subject ajeb1s0e8r2m1x7c5b4a --format json | jq -r .secret "
                                 "> ci.key"},

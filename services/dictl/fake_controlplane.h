@@ -1,8 +1,8 @@
 #pragma once
 // An in-process controlplane for dictl's tests: the services dictl calls, on 127.0.0.1:<free port>,
 // scripted by the test and recording every request with its idempotency key and authorization header.
-// Test-only. Instances, operations and models are in fake_controlplane.cc; clouds, folders, service
-// accounts, API keys and access bindings in fake_resources.cc.
+// Test-only. Instances, operations and models are in fake_controlplane.cc; clouds, folders, service and
+// user accounts, API keys and access bindings in fake_resources.cc.
 
 #include <grpcpp/grpcpp.h>
 
@@ -62,17 +62,19 @@ class FakeControlplane {
   // API key" (and is still recorded).
   void RequireApiKey(std::string secret);
 
-  // Clouds "cloud-<n>", folders "folder-<n>", service accounts "sa-<n>", API keys "key-<n>" with secret
-  // "dik_fake-secret-<n>". Create of a cloud or folder and changes of access bindings return an
+  // Clouds "cloud-<n>", folders "folder-<n>", service accounts "sa-<n>", user accounts "ua-<n>" (names
+  // unique: a second Create of a name is ALREADY_EXISTS), API keys "key-<n>" with secret
+  // "dik_fake-secret-<n>" for a service or user account. Create of a cloud or folder and changes of access bindings return an
   // Operation that is already done, like the real server; with `pending` set they finish on the first
   // OperationService.Get instead.
   void SetResourceOperationsPending(bool pending);
-  // Lists of clouds, folders, service accounts, API keys and access bindings answer a request without
+  // Lists of clouds, folders, service and user accounts, API keys and access bindings answer a request without
   // page_size with pages of at most `n` items (0: all at once). Page tokens are "offset-<n>".
   void SetDefaultPageSize(int n);
   void AddCloud(const v1::Cloud& cloud);
   void AddFolder(const v1::Folder& folder);
   void AddServiceAccount(const v1::ServiceAccount& account);
+  void AddUserAccount(const v1::UserAccount& account);
   void AddApiKey(const v1::ApiKey& key);
   void AddAccessBinding(const std::string& resource_id, const v1::AccessBinding& binding);
   std::vector<v1::AccessBinding> access_bindings(const std::string& resource_id) const;
@@ -115,6 +117,7 @@ class FakeControlplane {
   class Models;
   class Resources;
   class ServiceAccounts;
+  class UserAccounts;
   class ApiKeys;
   class AccessBindings;
   struct Running {
@@ -170,13 +173,14 @@ class FakeControlplane {
   std::map<std::string, v1::Cloud> clouds_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::Folder> folders_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::ServiceAccount> service_accounts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::UserAccount> user_accounts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::ApiKey> api_keys_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<v1::AccessBinding>> bindings_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<Instances> instance_service_;
   std::unique_ptr<Operations> operation_service_;
   std::unique_ptr<Models> model_service_;
-  // Resources, ServiceAccounts, ApiKeys, AccessBindings: made by AddResourceServices.
+  // Resources, ServiceAccounts, UserAccounts, ApiKeys, AccessBindings: made by AddResourceServices.
   std::vector<std::unique_ptr<grpc::Service>> resource_services_;
   std::unique_ptr<grpc::Server> server_;
   std::string endpoint_;

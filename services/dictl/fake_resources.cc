@@ -1,6 +1,6 @@
 // The identity and resource half of FakeControlplane: ResourceService, ServiceAccountService,
-// ApiKeyService and AccessBindingService, with just enough behaviour for dictl's tests (parents must
-// exist, lists page, Create* operations are done at once unless scripted otherwise).
+// UserAccountService, ApiKeyService and AccessBindingService, with just enough behaviour for dictl's
+// tests (parents must exist, lists page, Create* operations are done at once unless scripted otherwise).
 
 #include <google/protobuf/empty.pb.h>
 
@@ -180,6 +180,51 @@ class FakeControlplane::ServiceAccounts final : public v1::ServiceAccountService
   FakeControlplane* fake_;
 };
 
+class FakeControlplane::UserAccounts final : public v1::UserAccountService::Service {
+ public:
+  explicit UserAccounts(FakeControlplane* fake) : fake_(fake) {}
+
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetUserAccountRequest* request,
+                   v1::UserAccount* response) override {
+    if (grpc::Status s = fake_->Admit(context, "UserAccountService.Get", *request); !s.ok()) return s;
+    absl::MutexLock lock(&fake_->mu_);
+    auto it = fake_->user_accounts_.find(request->user_account_id());
+    if (it == fake_->user_accounts_.end()) return NotFound("user account", request->user_account_id());
+    *response = it->second;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status List(grpc::ServerContext* context, const v1::ListUserAccountsRequest* request,
+                    v1::ListUserAccountsResponse* response) override {
+    if (grpc::Status s = fake_->Admit(context, "UserAccountService.List", *request); !s.ok()) return s;
+    absl::MutexLock lock(&fake_->mu_);
+    return ServePage(Select(fake_->user_accounts_, [](const v1::UserAccount&) { return true; }), request->page_size(),
+                     fake_->default_page_size_, request->page_token(), response->mutable_user_accounts(),
+                     response->mutable_next_page_token());
+  }
+
+  grpc::Status Create(grpc::ServerContext* context, const v1::CreateUserAccountRequest* request,
+                      v1::UserAccount* response) override {
+    if (grpc::Status s = fake_->Admit(context, "UserAccountService.Create", *request); !s.ok()) return s;
+    absl::MutexLock lock(&fake_->mu_);
+    for (const auto& [id, account] : fake_->user_accounts_) {
+      if (account.name() == request->name()) {
+        return grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                            absl::StrCat("user account ", request->name(), " already exists"));
+      }
+    }
+    response->set_id(absl::StrCat("ua-", fake_->next_id_++));
+    response->set_name(request->name());
+    response->set_description(request->description());
+    response->mutable_created_at()->set_seconds(kCreatedAt);
+    fake_->user_accounts_[response->id()] = *response;
+    return grpc::Status::OK;
+  }
+
+ private:
+  FakeControlplane* fake_;
+};
+
 class FakeControlplane::ApiKeys final : public v1::ApiKeyService::Service {
  public:
   explicit ApiKeys(FakeControlplane* fake) : fake_(fake) {}
@@ -188,7 +233,9 @@ class FakeControlplane::ApiKeys final : public v1::ApiKeyService::Service {
                       v1::CreateApiKeyResponse* response) override {
     if (grpc::Status s = fake_->Admit(context, "ApiKeyService.Create", *request); !s.ok()) return s;
     absl::MutexLock lock(&fake_->mu_);
-    if (!fake_->service_accounts_.count(request->subject_id())) return NotFound("subject", request->subject_id());
+    if (!fake_->service_accounts_.count(request->subject_id()) && !fake_->user_accounts_.count(request->subject_id())) {
+      return NotFound("subject", request->subject_id());
+    }
     const int n = fake_->next_id_++;
     v1::ApiKey* key = response->mutable_api_key();
     key->set_id(absl::StrCat("key-", n));
@@ -282,6 +329,7 @@ class FakeControlplane::AccessBindings final : public v1::AccessBindingService::
 void FakeControlplane::AddResourceServices(grpc::ServerBuilder& builder) {
   resource_services_.push_back(std::make_unique<Resources>(this));
   resource_services_.push_back(std::make_unique<ServiceAccounts>(this));
+  resource_services_.push_back(std::make_unique<UserAccounts>(this));
   resource_services_.push_back(std::make_unique<ApiKeys>(this));
   resource_services_.push_back(std::make_unique<AccessBindings>(this));
   for (const auto& service : resource_services_) builder.RegisterService(service.get());
@@ -336,6 +384,11 @@ void FakeControlplane::AddFolder(const v1::Folder& folder) {
 void FakeControlplane::AddServiceAccount(const v1::ServiceAccount& account) {
   absl::MutexLock lock(&mu_);
   service_accounts_[account.id()] = account;
+}
+
+void FakeControlplane::AddUserAccount(const v1::UserAccount& account) {
+  absl::MutexLock lock(&mu_);
+  user_accounts_[account.id()] = account;
 }
 
 void FakeControlplane::AddApiKey(const v1::ApiKey& key) {

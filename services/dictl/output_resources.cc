@@ -77,6 +77,27 @@ absl::Status PrintServiceAccounts(const v1::ListServiceAccountsResponse& respons
   return absl::OkStatus();
 }
 
+absl::Status PrintUserAccount(const v1::UserAccount& account, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) return PrintJson(account, out);
+  Table table;
+  table.AddRow({"ID", account.id()});
+  table.AddRow({"NAME", account.name()});
+  table.AddRow({"DESCRIPTION", account.description()});
+  table.AddRow({"CREATED", FormatTimestamp(account.created_at())});
+  table.Print(out);
+  return absl::OkStatus();
+}
+
+absl::Status PrintUserAccounts(const v1::ListUserAccountsResponse& response, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) return PrintJson(response, out);
+  Table table({"ID", "NAME", "CREATED"});
+  for (const v1::UserAccount& account : response.user_accounts()) {
+    table.AddRow({account.id(), account.name(), FormatTimestamp(account.created_at())});
+  }
+  table.Print(out);
+  return absl::OkStatus();
+}
+
 absl::Status PrintCreatedApiKey(const v1::CreateApiKeyResponse& response, OutputFormat format, std::ostream& out) {
   if (format == OutputFormat::kJson) return PrintJson(response, out);
   const v1::ApiKey& key = response.api_key();

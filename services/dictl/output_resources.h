@@ -1,6 +1,6 @@
 #pragma once
-// Printing of the identity and resource objects: clouds, folders, service accounts, API keys and access
-// bindings. Same conventions as output.h: key/value tables for one object, one row per object for lists,
+// Printing of the identity and resource objects: clouds, folders, service and user accounts, API keys and
+// access bindings. Same conventions as output.h: key/value tables for one object, one row per object for lists,
 // protobuf JSON for --format json.
 
 #include <ostream>
@@ -25,6 +25,8 @@ absl::Status PrintFolders(const v1::ListFoldersResponse& response, OutputFormat 
 absl::Status PrintServiceAccount(const v1::ServiceAccount& account, OutputFormat format, std::ostream& out);
 absl::Status PrintServiceAccounts(const v1::ListServiceAccountsResponse& response, OutputFormat format,
                                   std::ostream& out);
+absl::Status PrintUserAccount(const v1::UserAccount& account, OutputFormat format, std::ostream& out);
+absl::Status PrintUserAccounts(const v1::ListUserAccountsResponse& response, OutputFormat format, std::ostream& out);
 // The one place a secret is printed: the key, then "secret (shown once, store it now): <secret>"; JSON
 // is the whole response, {"api_key": {...}, "secret": "..."}.
 absl::Status PrintCreatedApiKey(const v1::CreateApiKeyResponse& response, OutputFormat format, std::ostream& out);

@@ -18,6 +18,7 @@ Client::Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions op
       models_(v1::ModelService::NewStub(channel)),
       resources_(v1::ResourceService::NewStub(channel)),
       service_accounts_(v1::ServiceAccountService::NewStub(channel)),
+      user_accounts_(v1::UserAccountService::NewStub(channel)),
       api_keys_(v1::ApiKeyService::NewStub(channel)),
       access_bindings_(v1::AccessBindingService::NewStub(channel)) {}
 

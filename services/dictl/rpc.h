@@ -61,6 +61,7 @@ class Client {
   v1::ModelService::StubInterface& models() { return *models_; }
   v1::ResourceService::StubInterface& resources() { return *resources_; }
   v1::ServiceAccountService::StubInterface& service_accounts() { return *service_accounts_; }
+  v1::UserAccountService::StubInterface& user_accounts() { return *user_accounts_; }
   v1::ApiKeyService::StubInterface& api_keys() { return *api_keys_; }
   v1::AccessBindingService::StubInterface& access_bindings() { return *access_bindings_; }
   const ClientOptions& options() const { return options_; }
@@ -81,6 +82,7 @@ class Client {
   std::unique_ptr<v1::ModelService::StubInterface> models_;
   std::unique_ptr<v1::ResourceService::StubInterface> resources_;
   std::unique_ptr<v1::ServiceAccountService::StubInterface> service_accounts_;
+  std::unique_ptr<v1::UserAccountService::StubInterface> user_accounts_;
   std::unique_ptr<v1::ApiKeyService::StubInterface> api_keys_;
   std::unique_ptr<v1::AccessBindingService::StubInterface> access_bindings_;
 };
