@@ -1,11 +1,5 @@
 // controlplane: the Dedicated Instances API server. Verbs: serve, migrate, bootstrap. See --help.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +7,7 @@
 #include "services/catalog/catalog.h"
 #include "services/common/flags.h"
 #include "services/common/log.h"
+#include "services/common/secret_file.h"
 #include "services/common/shutdown.h"
 #include "services/controlplane/bootstrap.h"
 #include "services/controlplane/controlplane.h"
@@ -59,19 +54,6 @@ int Migrate(const std::vector<std::string>& args) {
   if (!applied.ok()) return Fail(applied.status());
   LogInfo("migrations done", {{"applied", absl::StrCat(*applied)}});
   return 0;
-}
-
-// Writes a secret to `path` with mode 0600 from the start (never world-readable, not even briefly).
-absl::Status WriteSecretFile(const std::string& path, const std::string& secret) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::strerror(errno)));
-  fchmod(fd, 0600);  // an existing file keeps its mode through O_TRUNC
-  std::string data = secret + "\n";
-  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ok = (fsync(fd) == 0) && ok;
-  close(fd);
-  if (!ok) return absl::InternalError(absl::StrCat(path, ": write failed"));
-  return absl::OkStatus();
 }
 
 int BootstrapVerb(const std::vector<std::string>& args) {

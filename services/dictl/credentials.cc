@@ -13,70 +13,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/common/secret_file.h"
 
 namespace dedicated::dictl {
 namespace {
-
-// A key is a few dozen bytes; anything much larger is the wrong file, and is not read into memory.
-constexpr off_t kMaxKeyFileBytes = 64 * 1024;
-
-struct KeyFile {
-  std::string contents;
-  mode_t mode = 0;
-};
-
-// Reads a key file. Errors say what went wrong (the caller prefixes which file) but never quote it.
-absl::StatusOr<KeyFile> ReadKeyFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::InvalidArgumentError(absl::StrCat("cannot read it: ", std::strerror(errno)));
-  KeyFile file;
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError("not a regular file");
-  }
-  if (st.st_size > kMaxKeyFileBytes) {
-    close(fd);
-    return absl::InvalidArgumentError("too large to be an API key file");
-  }
-  file.mode = st.st_mode;
-  char buffer[4096];
-  for (;;) {
-    ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int error = errno;
-      close(fd);
-      return absl::InvalidArgumentError(absl::StrCat("cannot read it: ", std::strerror(error)));
-    }
-    if (n == 0) break;
-    file.contents.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return file;
-}
-
-// gRPC refuses (or worse, mangles) header values outside printable ASCII, and the server splits
-// "Api-Key <secret>" at the space, so a usable secret is printable ASCII without spaces.
-bool IsSendable(absl::string_view secret) {
-  for (char c : secret) {
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return true;
-}
-
-// Trims and checks the secret; `source` names where it came from.
-absl::StatusOr<std::string> CleanSecret(absl::string_view raw, const std::string& source) {
-  std::string secret(absl::StripAsciiWhitespace(raw));
-  if (secret.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": the API key is empty"));
-  if (!IsSendable(secret)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source,
-                     ": the API key contains characters a gRPC header cannot carry (only printable ASCII without "
-                     "spaces is allowed)"));
-  }
-  return secret;
-}
 
 // A warning when users other than the owner may read the key, like ssh does for private keys.
 std::optional<std::string> ModeWarning(const std::string& path, mode_t mode) {
@@ -85,9 +25,9 @@ std::optional<std::string> ModeWarning(const std::string& path, mode_t mode) {
 }
 
 absl::StatusOr<ApiKey> FromKeyFile(const std::string& path, const std::string& source) {
-  absl::StatusOr<KeyFile> file = ReadKeyFile(path);
+  absl::StatusOr<SecretFile> file = ReadSecretFile(path);
   if (!file.ok()) return absl::InvalidArgumentError(absl::StrCat(source, ": ", file.status().message()));
-  absl::StatusOr<std::string> secret = CleanSecret(file->contents, source);
+  absl::StatusOr<std::string> secret = CleanSecret(file->contents, source, "API key");
   if (!secret.ok()) return secret.status();
   ApiKey key;
   key.secret = *std::move(secret);
@@ -123,7 +63,7 @@ absl::StatusOr<ApiKey> ResolveApiKey(const KeySources& sources) {
     return FromKeyFile(sources.key_file_flag, absl::StrCat("--key-file ", sources.key_file_flag));
   }
   if (std::string value = NonEmptyEnv(kApiKeyEnv); !value.empty()) {
-    absl::StatusOr<std::string> secret = CleanSecret(value, absl::StrCat("$", kApiKeyEnv));
+    absl::StatusOr<std::string> secret = CleanSecret(value, absl::StrCat("$", kApiKeyEnv), "API key");
     if (!secret.ok()) return secret.status();
     ApiKey key;
     key.secret = *std::move(secret);
