@@ -58,10 +58,18 @@ absl::StatusOr<BootstrapResult> Bootstrap(storage::DbSession& db) {
     AddAccessBinding(tx, s, cloud.id(), /*is_cloud=*/true, binding);
     out.admin_account_id = admin.id;
 
-    NewAccount node{.id = NewId("dna"), .type = iam::kNodeAgent, .name = "node-agents",
-                    .description = "credential of the node-agents"};
-    NewAccount gateway{.id = NewId("dgw"), .type = iam::kGateway, .name = "gateways",
-                       .description = "credential of the gateways"};
+    NewAccount node{.id = NewId("dna"),
+                    .type = iam::kNodeAgent,
+                    .folder_id = "",
+                    .name = "node-agents",
+                    .description = "credential of the node-agents",
+                    .installation_admin = false};
+    NewAccount gateway{.id = NewId("dgw"),
+                       .type = iam::kGateway,
+                       .folder_id = "",
+                       .name = "gateways",
+                       .description = "credential of the gateways",
+                       .installation_admin = false};
     DI_RETURN_IF_ERROR(InsertAccount(tx, s, node));
     DI_RETURN_IF_ERROR(InsertAccount(tx, s, gateway));
 

@@ -57,6 +57,7 @@ NewOperation DoneOperation(const RequestContext& rc, const std::string& kind, co
   return NewOperation{.id = NewId("dop"),
                       .kind = kind,
                       .description = description,
+                      .instance_id = "",
                       .resource_id = resource_id,
                       .created_by = rc.subject_id,
                       .metadata = PackAny(metadata),
@@ -265,7 +266,8 @@ absl::StatusOr<v1::ServiceAccount> IamApi::CreateServiceAccount(DbSession& db, c
                  .type = iam::kServiceAccount,
                  .folder_id = req.folder_id(),
                  .name = req.name(),
-                 .description = req.description()};
+                 .description = req.description(),
+                 .installation_admin = false};
     DI_RETURN_IF_ERROR(InsertAccount(tx, session, a));
     BumpIamVersion(tx, session);
     DI_ASSIGN_OR_RETURN(out, LoadServiceAccount(tx, session, a.id));
@@ -308,7 +310,12 @@ absl::StatusOr<v1::UserAccount> IamApi::CreateUserAccount(DbSession& db, const R
   DI_RETURN_IF_ERROR(ValidateDescription("description", req.description()));
   v1::UserAccount out;
   absl::Status s = db.InTransaction("create user", [&](pqxx::work& tx, DbSession& session) -> absl::Status {
-    NewAccount a{.id = NewId("dua"), .type = iam::kUserAccount, .name = req.name(), .description = req.description()};
+    NewAccount a{.id = NewId("dua"),
+                 .type = iam::kUserAccount,
+                 .folder_id = "",
+                 .name = req.name(),
+                 .description = req.description(),
+                 .installation_admin = false};
     DI_RETURN_IF_ERROR(InsertAccount(tx, session, a));
     BumpIamVersion(tx, session);
     DI_ASSIGN_OR_RETURN(out, LoadUserAccount(tx, session, a.id));

@@ -114,7 +114,7 @@ std::shared_ptr<iam::IamSnapshot> LoadIamSnapshot(pqxx::transaction_base& tx, Db
     s->accounts[r[0].as<std::string>()] = {r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<bool>()};
   }
   for (const pqxx::row& r : db.Exec(tx, kAllKeys)) {
-    iam::KeyEntry key{.key_id = r[0].as<std::string>(), .account_id = r[1].as<std::string>()};
+    iam::KeyEntry key{.key_id = r[0].as<std::string>(), .account_id = r[1].as<std::string>(), .expires_at = {}};
     if (!r[3].is_null()) key.expires_at = absl::FromUnixMicros(r[3].as<int64_t>());
     std::string hash = r[2].as<std::string>();
     s->key_hash_by_id[key.key_id] = hash;

@@ -8,6 +8,7 @@
 #include "services/common/ids.h"
 #include "services/common/status_macros.h"
 #include "services/controlplane/node_store.h"
+#include "services/controlplane/placement.h"
 #include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
@@ -120,33 +121,26 @@ absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db,
     taken_ordinals.insert(r.ordinal);
     used_nodes.insert(r.node_id);
   }
-  std::vector<FreeGpus> free = LockFreeGpus(tx, db, config->gpu_type());
-  int missing = static_cast<int>(instance.proto.replica_count()) - static_cast<int>(taken_ordinals.size());
-  std::string free_summary;
-  for (const FreeGpus& f : free) absl::StrAppend(&free_summary, free_summary.empty() ? "" : ", ", f.node_name, ": ", f.gpu_indices.size());
+  // The free GPUs stay locked until this transaction ends, so the decision below and the allocation
+  // are one atomic step: a concurrent placement skips these rows (SKIP LOCKED) instead of double-booking.
+  std::vector<NodeCapacity> nodes;
+  for (FreeGpus& f : LockFreeGpus(tx, db, config->gpu_type())) {
+    nodes.push_back({f.node_id, f.node_name, config->gpu_type(), std::move(f.gpu_indices)});
+  }
+  std::vector<int> missing;
   for (int ordinal = 0; ordinal < instance.proto.replica_count(); ++ordinal) {
-    if (taken_ordinals.contains(ordinal)) continue;
-    // First fit, preferring a node that holds no replica of this instance yet (a node failure should
-    // not take down every replica). Best-fit packing is the scheduler issue's.
-    FreeGpus* chosen = nullptr;
-    for (int pass = 0; pass < 2 && chosen == nullptr; ++pass) {
-      for (FreeGpus& f : free) {
-        if (static_cast<int>(f.gpu_indices.size()) < need) continue;
-        if (pass == 0 && used_nodes.contains(f.node_id)) continue;
-        chosen = &f;
-        break;
-      }
-    }
-    if (chosen == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "not enough free GPUs: instance ", instance.proto.id(), " needs ", missing, " more replica(s) of ", need,
-          " x ", config->gpu_type(), "; free ", config->gpu_type(), " GPUs per ready node: ",
-          free_summary.empty() ? "none (no ready node of this type)" : free_summary));
-    }
-    std::vector<int> gpus(chosen->gpu_indices.begin(), chosen->gpu_indices.begin() + need);
-    chosen->gpu_indices.erase(chosen->gpu_indices.begin(), chosen->gpu_indices.begin() + need);
-    DI_RETURN_IF_ERROR(InsertReplica(tx, db, NewId("drp"), instance.proto.id(), ordinal, chosen->node_id, gpus));
-    used_nodes.insert(chosen->node_id);
+    if (!taken_ordinals.contains(ordinal)) missing.push_back(ordinal);
+  }
+  if (missing.empty()) return absl::OkStatus();
+  DI_ASSIGN_OR_RETURN(std::vector<ReplicaPlacement> placements,
+                      PlaceReplicas(std::move(nodes), PlacementRequest{.instance_id = instance.proto.id(),
+                                                                       .gpu_type = config->gpu_type(),
+                                                                       .gpus_per_replica = need,
+                                                                       .replicas = static_cast<int>(missing.size()),
+                                                                       .nodes_in_use = used_nodes}));
+  for (size_t i = 0; i < missing.size(); ++i) {
+    DI_RETURN_IF_ERROR(InsertReplica(tx, db, NewId("drp"), instance.proto.id(), missing[i], placements[i].node_id,
+                                     placements[i].gpus));
   }
   return absl::OkStatus();
 }

@@ -107,7 +107,7 @@ std::shared_ptr<const IamSnapshot> IamSnapshot::FromProto(const v1::AccessSnapsh
   auto s = std::make_shared<IamSnapshot>();
   s->version = proto.version();
   for (const v1::ApiKeyEntry& e : proto.api_keys()) {
-    KeyEntry key{.key_id = e.key_id(), .account_id = e.subject_id()};
+    KeyEntry key{.key_id = e.key_id(), .account_id = e.subject_id(), .expires_at = {}};
     if (e.has_expires_at()) key.expires_at = absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(e.expires_at()));
     s->keys_by_hash[e.secret_sha256()] = key;
     s->key_hash_by_id[e.key_id()] = e.secret_sha256();

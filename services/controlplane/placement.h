@@ -1,0 +1,47 @@
+#pragma once
+// Where the replicas of an instance go: the scheduler's decision, as a pure function of the free GPUs
+// (the caller holds them locked in its transaction, so the decision is atomic with the allocation).
+//
+// Rules, in order:
+//   1. A replica needs `gpus_per_replica` free GPUs of the configuration's type on one node.
+//   2. Spread: a node that already holds a replica of this instance is used only when no other node fits,
+//      so that one node failure does not take every replica down.
+//   3. Best fit: among the nodes that fit, the one with the fewest free GPUs, which keeps large free
+//      blocks for L configurations (first fit fragments them). Ties go to the node name, for determinism.
+// GPUs within a node: the lowest free indices (neighbours share the fastest links on common topologies).
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace dedicated::controlplane {
+
+struct NodeCapacity {
+  std::string node_id;
+  std::string node_name;
+  std::string gpu_type;
+  std::vector<int> free_gpus;  // indices, ascending
+};
+
+struct PlacementRequest {
+  std::string instance_id;  // for messages
+  std::string gpu_type;
+  int gpus_per_replica = 1;
+  int replicas = 1;  // how many to place now
+  // Nodes that already run a replica of this instance.
+  std::set<std::string> nodes_in_use;
+};
+
+struct ReplicaPlacement {
+  std::string node_id;
+  std::vector<int> gpus;
+};
+
+// All `replicas` placements, or RESOURCE_EXHAUSTED saying what was needed and what is free (nothing is
+// placed then: a partial placement would hold GPUs for an instance that cannot start).
+absl::StatusOr<std::vector<ReplicaPlacement>> PlaceReplicas(std::vector<NodeCapacity> nodes,
+                                                            const PlacementRequest& request);
+
+}  // namespace dedicated::controlplane
