@@ -59,7 +59,7 @@ std::string GlobalFlagsHelp() {
 
 std::vector<Group> AllGroups() {
   return {InstanceGroup(),       OperationGroup(),   ModelGroup(),  CloudGroup(),        FolderGroup(),
-          ServiceAccountGroup(), UserAccountGroup(), ApiKeyGroup(), AccessBindingGroup()};
+          ServiceAccountGroup(), UserAccountGroup(), ApiKeyGroup(), AccessBindingGroup(), NodeGroup()};
 }
 
 std::string TopLevelHelp(const std::vector<Group>& groups) {

@@ -54,7 +54,7 @@ TEST_F(CliTest, HelpAtEveryLevelExitsZeroWithExamples) {
   EXPECT_THAT(top.out, HasSubstr("Examples:"));
 
   for (const char* group : {"instance", "operation", "model", "cloud", "folder", "service-account", "user-account",
-                            "api-key", "access-binding"}) {
+                            "api-key", "access-binding", "node"}) {
     Result r = Run({group, "--help"});
     EXPECT_EQ(r.code, kExitOk) << group;
     EXPECT_THAT(r.out, HasSubstr("Verbs:")) << group;
@@ -71,7 +71,8 @@ TEST_F(CliTest, HelpAtEveryLevelExitsZeroWithExamples) {
       {"user-account", "get"},                        {"api-key", "create"},
       {"api-key", "list"},    {"api-key", "delete"},  {"access-binding", "list"},
       {"access-binding", "add"},                      {"access-binding", "remove"},
-      {"access-binding", "set"}};
+      {"access-binding", "set"},                      {"node", "list"},
+      {"node", "get"},        {"node", "drain"},      {"node", "undrain"}};
   for (const auto& verb : verbs) {
     Result r = Run({verb[0], verb[1], "--help"});
     EXPECT_EQ(r.code, kExitOk) << verb[0] << " " << verb[1];

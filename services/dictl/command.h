@@ -63,6 +63,7 @@ Group ServiceAccountGroup();
 Group UserAccountGroup();
 Group ApiKeyGroup();
 Group AccessBindingGroup();
+Group NodeGroup();
 
 // For verbs that return an Operation. Without `wait` prints it. With `wait` follows it to the end and
 // prints the result: the Instance, or for other responses the final Operation; a failed operation is
@@ -75,8 +76,8 @@ int FinishOperation(Client& client, v1::Operation operation, bool wait, const Co
 int AwaitOperation(Client& client, v1::Operation operation, const CommandEnv& env);
 
 // How a done operation ended: its error on stderr (exit 1), or its result on stdout: the Instance, Cloud
-// or Folder it returned, a one-line confirmation for deletes and access binding changes in table mode,
-// else the operation itself.
+// or Folder it returned, in table mode the Node it returned (drain, undrain) or a one-line confirmation
+// for deletes and access binding changes, else the operation itself.
 int ReportOperationOutcome(const v1::Operation& operation, const CommandEnv& env);
 
 // Exit code for a print: a JSON conversion failure is reported like an RPC error.

@@ -4,6 +4,7 @@
 #include "dedicated/v1/access_binding_service.pb.h"
 #include "dedicated/v1/instance.pb.h"
 #include "dedicated/v1/instance_service.pb.h"
+#include "dedicated/v1/node_admin_service.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "dedicated/v1/resource_service.pb.h"
 #include "services/dictl/args.h"
@@ -51,6 +52,11 @@ int ReportOperationOutcome(const v1::Operation& operation, const CommandEnv& env
   if (TryPrintResponse<v1::Instance>(operation, &PrintInstance, env, &code) ||
       TryPrintResponse<v1::Cloud>(operation, &PrintCloud, env, &code) ||
       TryPrintResponse<v1::Folder>(operation, &PrintFolder, env, &code)) {
+    return code;
+  }
+  // Drain and undrain answer with the node; in JSON the operation itself is printed (its response is
+  // the node), like other changes that are not about an instance, cloud or folder.
+  if (env.format == OutputFormat::kTable && TryPrintResponse<v1::Node>(operation, &PrintNode, env, &code)) {
     return code;
   }
   if (env.format == OutputFormat::kTable && operation.metadata().Is<v1::DeleteInstanceMetadata>()) {

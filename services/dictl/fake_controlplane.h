@@ -2,7 +2,7 @@
 // An in-process controlplane for dictl's tests: the services dictl calls, on 127.0.0.1:<free port>,
 // scripted by the test and recording every request with its idempotency key and authorization header.
 // Test-only. Instances, operations and models are in fake_controlplane.cc; clouds, folders, service and
-// user accounts, API keys and access bindings in fake_resources.cc.
+// user accounts, API keys, access bindings and nodes (NodeAdminService) in fake_resources.cc.
 
 #include <grpcpp/grpcpp.h>
 
@@ -18,6 +18,7 @@
 #include "dedicated/v1/api_key_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
+#include "dedicated/v1/node_admin_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "dedicated/v1/resource_service.grpc.pb.h"
 
@@ -78,6 +79,12 @@ class FakeControlplane {
   void AddApiKey(const v1::ApiKey& key);
   void AddAccessBinding(const std::string& resource_id, const v1::AccessBinding& binding);
   std::vector<v1::AccessBinding> access_bindings(const std::string& resource_id) const;
+  // Nodes for NodeAdminService: List pages them by name (SetDefaultPageSize applies, tokens
+  // "offset-<n>"); Drain turns a READY node DRAINING and Undrain a DRAINING one READY (a DOWN node stays
+  // DOWN), each answering with an operation whose metadata is DrainNodeMetadata and whose response is the
+  // node, done at once unless SetResourceOperationsPending. Unknown ids are NOT_FOUND "node <id> not found".
+  void AddNode(const v1::Node& node);
+  std::optional<v1::Node> node(const std::string& id) const;
 
   // --- Observations ---
   // Every call of every service, in order, with its request.
@@ -120,6 +127,7 @@ class FakeControlplane {
   class UserAccounts;
   class ApiKeys;
   class AccessBindings;
+  class Nodes;
   struct Running {
     v1::Operation operation;
     std::string instance_id;
@@ -176,11 +184,12 @@ class FakeControlplane {
   std::map<std::string, v1::UserAccount> user_accounts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::ApiKey> api_keys_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<v1::AccessBinding>> bindings_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::Node> nodes_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<Instances> instance_service_;
   std::unique_ptr<Operations> operation_service_;
   std::unique_ptr<Models> model_service_;
-  // Resources, ServiceAccounts, UserAccounts, ApiKeys, AccessBindings: made by AddResourceServices.
+  // Resources, ServiceAccounts, UserAccounts, ApiKeys, AccessBindings, Nodes: made by AddResourceServices.
   std::vector<std::unique_ptr<grpc::Service>> resource_services_;
   std::unique_ptr<grpc::Server> server_;
   std::string endpoint_;

@@ -1,6 +1,6 @@
 // The identity and resource half of FakeControlplane: ResourceService, ServiceAccountService,
-// UserAccountService, ApiKeyService and AccessBindingService, with just enough behaviour for dictl's
-// tests (parents must exist, lists page, Create* operations are done at once unless scripted otherwise).
+// UserAccountService, ApiKeyService, AccessBindingService and NodeAdminService, with just enough behaviour
+// for dictl's tests (parents must exist, lists page, operations are done at once unless scripted otherwise).
 
 #include <google/protobuf/empty.pb.h>
 
@@ -326,12 +326,68 @@ class FakeControlplane::AccessBindings final : public v1::AccessBindingService::
   FakeControlplane* fake_;
 };
 
+class FakeControlplane::Nodes final : public v1::NodeAdminService::Service {
+ public:
+  explicit Nodes(FakeControlplane* fake) : fake_(fake) {}
+
+  grpc::Status Get(grpc::ServerContext* context, const v1::GetNodeRequest* request, v1::Node* response) override {
+    if (grpc::Status s = fake_->Admit(context, "NodeAdminService.Get", *request); !s.ok()) return s;
+    absl::MutexLock lock(&fake_->mu_);
+    auto it = fake_->nodes_.find(request->node_id());
+    if (it == fake_->nodes_.end()) return NotFound("node", request->node_id());
+    *response = it->second;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status List(grpc::ServerContext* context, const v1::ListNodesRequest* request,
+                    v1::ListNodesResponse* response) override {
+    if (grpc::Status s = fake_->Admit(context, "NodeAdminService.List", *request); !s.ok()) return s;
+    absl::MutexLock lock(&fake_->mu_);
+    // By name, like the real server.
+    std::vector<v1::Node> nodes = Select(fake_->nodes_, [](const v1::Node&) { return true; });
+    std::stable_sort(nodes.begin(), nodes.end(),
+                     [](const v1::Node& a, const v1::Node& b) { return a.name() < b.name(); });
+    return ServePage(nodes, request->page_size(), fake_->default_page_size_, request->page_token(),
+                     response->mutable_nodes(), response->mutable_next_page_token());
+  }
+
+  grpc::Status Drain(grpc::ServerContext* context, const v1::DrainNodeRequest* request,
+                     v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "NodeAdminService.Drain", *request); !s.ok()) return s;
+    return SetDrained(request->node_id(), true, response);
+  }
+
+  grpc::Status Undrain(grpc::ServerContext* context, const v1::UndrainNodeRequest* request,
+                       v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "NodeAdminService.Undrain", *request); !s.ok()) return s;
+    return SetDrained(request->node_id(), false, response);
+  }
+
+ private:
+  grpc::Status SetDrained(const std::string& id, bool drained, v1::Operation* response) {
+    absl::MutexLock lock(&fake_->mu_);
+    auto it = fake_->nodes_.find(id);
+    if (it == fake_->nodes_.end()) return NotFound("node", id);
+    v1::Node& node = it->second;
+    if (drained && node.state() == v1::Node::READY) node.set_state(v1::Node::DRAINING);
+    if (!drained && node.state() == v1::Node::DRAINING) node.set_state(v1::Node::READY);
+    v1::DrainNodeMetadata metadata;
+    metadata.set_node_id(id);
+    *response = fake_->StartResourceOperation(metadata,
+                                              absl::StrCat(drained ? "Drain" : "Undrain", " node ", node.name()), node);
+    return grpc::Status::OK;
+  }
+
+  FakeControlplane* fake_;
+};
+
 void FakeControlplane::AddResourceServices(grpc::ServerBuilder& builder) {
   resource_services_.push_back(std::make_unique<Resources>(this));
   resource_services_.push_back(std::make_unique<ServiceAccounts>(this));
   resource_services_.push_back(std::make_unique<UserAccounts>(this));
   resource_services_.push_back(std::make_unique<ApiKeys>(this));
   resource_services_.push_back(std::make_unique<AccessBindings>(this));
+  resource_services_.push_back(std::make_unique<Nodes>(this));
   for (const auto& service : resource_services_) builder.RegisterService(service.get());
 }
 
@@ -405,6 +461,18 @@ std::vector<v1::AccessBinding> FakeControlplane::access_bindings(const std::stri
   absl::MutexLock lock(&mu_);
   auto it = bindings_.find(resource_id);
   return it == bindings_.end() ? std::vector<v1::AccessBinding>{} : it->second;
+}
+
+void FakeControlplane::AddNode(const v1::Node& node) {
+  absl::MutexLock lock(&mu_);
+  nodes_[node.id()] = node;
+}
+
+std::optional<v1::Node> FakeControlplane::node(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = nodes_.find(id);
+  if (it == nodes_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::vector<FakeControlplane::Call> FakeControlplane::calls() const {

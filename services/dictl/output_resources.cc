@@ -134,4 +134,50 @@ absl::Status PrintAccessBindings(const v1::ListAccessBindingsResponse& response,
   return absl::OkStatus();
 }
 
+std::string NodeStateName(v1::Node::State state) {
+  const std::string& name = v1::Node::State_Name(state);
+  return name.empty() ? absl::StrCat("STATE_", static_cast<int>(state)) : name;
+}
+
+std::string FormatGpuMemory(int64_t bytes) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  if (bytes == 0) return "";
+  if (bytes % kGiB == 0) return absl::StrCat(bytes / kGiB, " GiB");
+  return absl::StrCat(bytes, " bytes");
+}
+
+absl::Status PrintNode(const v1::Node& node, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) return PrintJson(node, out);
+  Table table;
+  table.AddRow({"ID", node.id()});
+  table.AddRow({"NAME", node.name()});
+  table.AddRow({"STATE", NodeStateName(node.state())});
+  table.AddRow({"GPU TYPE", node.gpu_type()});
+  table.AddRow({"GPUS", absl::StrCat(node.gpu_count())});
+  table.AddRow({"GPU MEMORY", FormatGpuMemory(node.gpu_memory_bytes())});
+  table.AddRow({"GPUS USED", absl::StrCat(node.gpus_used())});
+  table.AddRow({"GPUS FREE", absl::StrCat(node.gpus_free())});
+  table.AddRow({"REPLICAS", absl::StrCat(node.replica_count())});
+  table.AddRow({"LABELS", FormatLabels(node.labels())});
+  table.AddRow({"ADDRESS", node.address()});
+  table.AddRow({"ENGINE", node.engine_kind()});
+  table.AddRow({"AGENT VERSION", node.agent_version()});
+  table.AddRow({"REGISTERED", FormatTimestamp(node.registered_at())});
+  table.AddRow({"LAST HEARTBEAT", FormatTimestamp(node.last_heartbeat_at())});
+  table.Print(out);
+  return absl::OkStatus();
+}
+
+absl::Status PrintNodes(const v1::ListNodesResponse& response, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) return PrintJson(response, out);
+  Table table({"NAME", "ID", "STATE", "GPU TYPE", "GPUS", "FREE", "REPLICAS", "LAST HEARTBEAT"});
+  for (const v1::Node& node : response.nodes()) {
+    table.AddRow({node.name(), node.id(), NodeStateName(node.state()), node.gpu_type(),
+                  absl::StrCat(node.gpus_used(), "/", node.gpu_count()), absl::StrCat(node.gpus_free()),
+                  absl::StrCat(node.replica_count()), FormatTimestamp(node.last_heartbeat_at())});
+  }
+  table.Print(out);
+  return absl::OkStatus();
+}
+
 }  // namespace dedicated::dictl

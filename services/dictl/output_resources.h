@@ -1,8 +1,9 @@
 #pragma once
 // Printing of the identity and resource objects: clouds, folders, service and user accounts, API keys and
-// access bindings. Same conventions as output.h: key/value tables for one object, one row per object for lists,
-// protobuf JSON for --format json.
+// access bindings; and of the nodes of the GPU fleet. Same conventions as output.h: key/value tables for one object,
+// one row per object for lists, protobuf JSON for --format json.
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
@@ -10,6 +11,7 @@
 #include "dedicated/v1/access_binding.pb.h"
 #include "dedicated/v1/access_binding_service.pb.h"
 #include "dedicated/v1/api_key_service.pb.h"
+#include "dedicated/v1/node_admin_service.pb.h"
 #include "dedicated/v1/resource_service.pb.h"
 #include "services/dictl/output.h"
 
@@ -33,5 +35,14 @@ absl::Status PrintCreatedApiKey(const v1::CreateApiKeyResponse& response, Output
 absl::Status PrintApiKeys(const v1::ListApiKeysResponse& response, OutputFormat format, std::ostream& out);
 absl::Status PrintAccessBindings(const v1::ListAccessBindingsResponse& response, OutputFormat format,
                                  std::ostream& out);
+
+// "READY", "DRAINING", "DOWN"; "STATE_<n>" for a value this build does not know.
+std::string NodeStateName(v1::Node::State state);
+// Memory per GPU: "80 GiB" for whole GiB, else the bytes ("1000 bytes"); "" when unset.
+std::string FormatGpuMemory(int64_t bytes);
+// Every field of the node, one per line.
+absl::Status PrintNode(const v1::Node& node, OutputFormat format, std::ostream& out);
+// One row per node: NAME, ID, STATE, GPU TYPE, GPUS (used/total), FREE, REPLICAS, LAST HEARTBEAT.
+absl::Status PrintNodes(const v1::ListNodesResponse& response, OutputFormat format, std::ostream& out);
 
 }  // namespace dedicated::dictl

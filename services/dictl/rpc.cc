@@ -20,7 +20,8 @@ Client::Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions op
       service_accounts_(v1::ServiceAccountService::NewStub(channel)),
       user_accounts_(v1::UserAccountService::NewStub(channel)),
       api_keys_(v1::ApiKeyService::NewStub(channel)),
-      access_bindings_(v1::AccessBindingService::NewStub(channel)) {}
+      access_bindings_(v1::AccessBindingService::NewStub(channel)),
+      nodes_(v1::NodeAdminService::NewStub(channel)) {}
 
 std::unique_ptr<Client> Client::Connect(ClientOptions options) {
   auto channel = grpc::CreateChannel(options.endpoint, grpc::InsecureChannelCredentials());

@@ -14,6 +14,7 @@
 #include "dedicated/v1/api_key_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
+#include "dedicated/v1/node_admin_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "dedicated/v1/resource_service.grpc.pb.h"
 
@@ -64,6 +65,7 @@ class Client {
   v1::UserAccountService::StubInterface& user_accounts() { return *user_accounts_; }
   v1::ApiKeyService::StubInterface& api_keys() { return *api_keys_; }
   v1::AccessBindingService::StubInterface& access_bindings() { return *access_bindings_; }
+  v1::NodeAdminService::StubInterface& nodes() { return *nodes_; }
   const ClientOptions& options() const { return options_; }
 
   // The one place a ClientContext is made, so that every RPC has a deadline and the same metadata.
@@ -85,6 +87,7 @@ class Client {
   std::unique_ptr<v1::UserAccountService::StubInterface> user_accounts_;
   std::unique_ptr<v1::ApiKeyService::StubInterface> api_keys_;
   std::unique_ptr<v1::AccessBindingService::StubInterface> access_bindings_;
+  std::unique_ptr<v1::NodeAdminService::StubInterface> nodes_;
 };
 
 // "INVALID_ARGUMENT", "NOT_FOUND", ...; "CODE_<n>" for a code outside google.rpc.Code.
