@@ -37,6 +37,11 @@ const std::vector<AuthzRule>& AuthzRules() {
       {"NodeService.WatchAssignments", "", T::kNodeAgent, ""},
       {"NodeService.ReportReplicaStatus", "", T::kNodeAgent, ""},
 
+      {"NodeAdminService.Get", "", T::kInstallationAdmin, ""},
+      {"NodeAdminService.List", "", T::kInstallationAdmin, ""},
+      {"NodeAdminService.Drain", "", T::kInstallationAdmin, ""},
+      {"NodeAdminService.Undrain", "", T::kInstallationAdmin, ""},
+
       {"ResourceService.GetCloud", p::kResourcesGet, T::kCloud, "cloud_id"},
       // Lists show only what the caller may see (filtered by the handler with the same snapshot).
       {"ResourceService.ListClouds", "", T::kAuthenticated, ""},

@@ -49,6 +49,8 @@ class GrpcParts {
   std::unique_ptr<ResourceServiceImpl> resource_service;
   std::unique_ptr<ServiceAccountServiceImpl> service_account_service;
   std::unique_ptr<UserAccountServiceImpl> user_account_service;
+  std::unique_ptr<NodeAdminApi> node_admin_api;
+  std::unique_ptr<NodeAdminServiceImpl> node_admin_service;
   std::unique_ptr<ApiKeyServiceImpl> api_key_service;
   std::unique_ptr<AccessBindingServiceImpl> access_binding_service;
   std::unique_ptr<BillingServiceImpl> billing_service;
@@ -108,6 +110,9 @@ absl::Status Controlplane::Start() {
   grpc_->resource_service = std::make_unique<ResourceServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->service_account_service =
       std::make_unique<ServiceAccountServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
+  grpc_->node_admin_api = std::make_unique<NodeAdminApi>();
+  grpc_->node_admin_service =
+      std::make_unique<NodeAdminServiceImpl>(grpc_->node_admin_api.get(), grpc_->dispatcher.get());
   grpc_->user_account_service = std::make_unique<UserAccountServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->api_key_service = std::make_unique<ApiKeyServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->access_binding_service = std::make_unique<AccessBindingServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
@@ -126,6 +131,7 @@ absl::Status Controlplane::Start() {
   builder.RegisterService(grpc_->resource_service.get());
   builder.RegisterService(grpc_->service_account_service.get());
   builder.RegisterService(grpc_->user_account_service.get());
+  builder.RegisterService(grpc_->node_admin_service.get());
   builder.RegisterService(grpc_->api_key_service.get());
   builder.RegisterService(grpc_->access_binding_service.get());
   builder.RegisterService(grpc_->billing_service.get());

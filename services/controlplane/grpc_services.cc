@@ -84,6 +84,10 @@ DI_IAM_RPC(ServiceAccountServiceImpl, List, ListServiceAccountsRequest, ListServ
            "ServiceAccountService.List", api_->ListServiceAccounts)
 DI_IAM_RPC(ServiceAccountServiceImpl, Create, CreateServiceAccountRequest, ServiceAccount,
            "ServiceAccountService.Create", api_->CreateServiceAccount)
+DI_IAM_RPC(NodeAdminServiceImpl, Get, GetNodeRequest, Node, "NodeAdminService.Get", api_->Get)
+DI_IAM_RPC(NodeAdminServiceImpl, List, ListNodesRequest, ListNodesResponse, "NodeAdminService.List", api_->List)
+DI_IAM_RPC(NodeAdminServiceImpl, Drain, DrainNodeRequest, Operation, "NodeAdminService.Drain", api_->Drain)
+DI_IAM_RPC(NodeAdminServiceImpl, Undrain, UndrainNodeRequest, Operation, "NodeAdminService.Undrain", api_->Undrain)
 DI_IAM_RPC(UserAccountServiceImpl, Get, GetUserAccountRequest, UserAccount, "UserAccountService.Get",
            api_->GetUserAccount)
 DI_IAM_RPC(UserAccountServiceImpl, List, ListUserAccountsRequest, ListUserAccountsResponse, "UserAccountService.List",

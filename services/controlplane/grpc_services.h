@@ -6,6 +6,7 @@
 #include "dedicated/v1/api_key_service.grpc.pb.h"
 #include "dedicated/v1/billing_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
+#include "dedicated/v1/node_admin_service.grpc.pb.h"
 #include "dedicated/v1/resource_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
 #include "dedicated/v1/node_service.grpc.pb.h"
@@ -16,6 +17,7 @@
 #include "services/controlplane/iam_api.h"
 #include "services/controlplane/iam_cache.h"
 #include "services/controlplane/instance_api.h"
+#include "services/controlplane/node_admin.h"
 #include "services/controlplane/node_api.h"
 #include "services/controlplane/rpc_dispatch.h"
 
@@ -124,6 +126,19 @@ class ServiceAccountServiceImpl final : public v1::ServiceAccountService::Callba
 
  private:
   IamApi* api_;
+  RpcDispatcher* rpc_;
+};
+
+class NodeAdminServiceImpl final : public v1::NodeAdminService::CallbackService {
+ public:
+  NodeAdminServiceImpl(NodeAdminApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  DI_UNARY(Get, GetNodeRequest, Node);
+  DI_UNARY(List, ListNodesRequest, ListNodesResponse);
+  DI_UNARY(Drain, DrainNodeRequest, Operation);
+  DI_UNARY(Undrain, UndrainNodeRequest, Operation);
+
+ private:
+  NodeAdminApi* api_;
   RpcDispatcher* rpc_;
 };
 

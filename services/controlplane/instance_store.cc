@@ -72,12 +72,7 @@ InstanceRow RowToInstance(const pqxx::row& r) {
   p.set_folder_id(r[1].as<std::string>());
   p.set_name(r[2].as<std::string>());
   p.set_description(r[3].as<std::string>());
-  auto labels = nlohmann::json::parse(r[4].as<std::string>(), nullptr, /*allow_exceptions=*/false);
-  if (labels.is_object()) {
-    for (auto& [k, v] : labels.items()) {
-      if (v.is_string()) (*p.mutable_labels())[k] = v.get<std::string>();
-    }
-  }
+  ParseLabelsJson(r[4].as<std::string>(), p.mutable_labels());
   p.set_model_id(r[5].as<std::string>());
   p.set_configuration(r[6].as<std::string>());
   p.set_replica_count(r[7].as<int64_t>());

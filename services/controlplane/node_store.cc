@@ -48,7 +48,7 @@ constexpr Sql kBumpNode{"node_bump_version",
                         "UPDATE nodes SET assignment_version = assignment_version + 1 WHERE id = $1"};
 constexpr Sql kLockFreeGpus{"gpus_lock_free", R"sql(
   SELECT g.node_id, n.name, g.gpu_index FROM gpus g JOIN nodes n ON n.id = g.node_id
-  WHERE n.state = 'READY' AND n.gpu_type = $1 AND g.replica_id IS NULL
+  WHERE n.state = 'READY' AND NOT n.drained AND n.gpu_type = $1 AND g.replica_id IS NULL
   ORDER BY n.name, g.gpu_index
   FOR UPDATE OF g SKIP LOCKED)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(

@@ -15,4 +15,12 @@ std::string LabelsJson(const google::protobuf::Map<std::string, std::string>& la
   return j.dump();
 }
 
+void ParseLabelsJson(const std::string& json, google::protobuf::Map<std::string, std::string>* labels) {
+  auto parsed = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return;
+  for (auto& [k, v] : parsed.items()) {
+    if (v.is_string()) (*labels)[k] = v.get<std::string>();
+  }
+}
+
 }  // namespace dedicated::controlplane

@@ -15,6 +15,8 @@ void SetTimestampMicros(google::protobuf::Timestamp* ts, int64_t us);
 
 // Labels as the JSON object stored in jsonb columns.
 std::string LabelsJson(const google::protobuf::Map<std::string, std::string>& labels);
+// The reverse: a jsonb column's text into a labels map (non-string values are skipped).
+void ParseLabelsJson(const std::string& json, google::protobuf::Map<std::string, std::string>* labels);
 
 template <typename M>
 google::protobuf::Any PackAny(const M& message) {

@@ -9,6 +9,7 @@
 
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
+#include "dedicated/v1/node_admin_service.grpc.pb.h"
 #include "dedicated/v1/node_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -50,6 +51,7 @@ class GrpcApiTest : public ::testing::Test {
     operations_ = v1::OperationService::NewStub(channel_);
     models_ = v1::ModelService::NewStub(channel_);
     nodes_ = v1::NodeService::NewStub(channel_);
+    node_admin_ = v1::NodeAdminService::NewStub(channel_);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -118,6 +120,7 @@ class GrpcApiTest : public ::testing::Test {
   }
 
   storage::TestDatabase db_;
+  std::unique_ptr<v1::NodeAdminService::Stub> node_admin_;
   std::unique_ptr<controlplane::Controlplane> server_;
   std::string admin_key_;
   std::string node_key_;
@@ -307,6 +310,50 @@ TEST_F(GrpcApiTest, ShutdownEndsOpenAssignmentStreams) {
   EXPECT_FALSE(stream->Read(&assignments));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << "streams must not hold shutdown for the grace period";
+}
+
+TEST_F(GrpcApiTest, AdminsSeeTheFleetAndDrainedNodesGetNoNewReplicas) {
+  const std::string node_id = RegisterNode("node-d", 2);
+  v1::ListNodesResponse nodes;
+  ASSERT_TRUE(node_admin_->List(Context().get(), v1::ListNodesRequest(), &nodes).ok());
+  ASSERT_EQ(nodes.nodes_size(), 1);
+  EXPECT_EQ(nodes.nodes(0).state(), v1::Node::READY);
+  EXPECT_EQ(nodes.nodes(0).gpus_free(), 2);
+  EXPECT_EQ(nodes.nodes(0).gpus_used(), 0);
+
+  v1::DrainNodeRequest drain;
+  drain.set_node_id(node_id);
+  v1::Operation op;
+  ASSERT_TRUE(node_admin_->Drain(Context().get(), drain, &op).ok());
+  EXPECT_TRUE(op.done());
+  v1::Node drained;
+  ASSERT_TRUE(op.response().UnpackTo(&drained));
+  EXPECT_EQ(drained.state(), v1::Node::DRAINING);
+  v1::Operation again = WaitDone(op.id());
+  EXPECT_TRUE(again.done()) << "the installation admin reads node operations";
+
+  v1::Operation create;
+  ASSERT_TRUE(instances_->Create(Context().get(), ValidCreate("on-drained"), &create).ok());
+  v1::Operation failed = WaitDone(create.id());
+  EXPECT_EQ(failed.error().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED)) << failed.DebugString();
+
+  v1::UndrainNodeRequest undrain;
+  undrain.set_node_id(node_id);
+  ASSERT_TRUE(node_admin_->Undrain(Context().get(), undrain, &op).ok());
+  ASSERT_TRUE(instances_->Create(Context().get(), ValidCreate("on-undrained"), &create).ok());
+  for (int i = 0; i < 100; ++i) {
+    v1::GetNodeRequest get;
+    get.set_node_id(node_id);
+    v1::Node node;
+    ASSERT_TRUE(node_admin_->Get(Context().get(), get, &node).ok());
+    if (node.gpus_used() == 1) {
+      EXPECT_EQ(node.state(), v1::Node::READY);
+      EXPECT_EQ(node.replica_count(), 1);
+      return;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ADD_FAILURE() << "no replica was placed on the undrained node";
 }
 
 }  // namespace

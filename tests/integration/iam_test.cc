@@ -295,6 +295,10 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
       {"NodeService.Heartbeat", [&](auto* m) { set(m, "node_id", "dndnosuchnode"); }},
       {"NodeService.WatchAssignments", [&](auto* m) { set(m, "node_id", "dndnosuchnode"); }},
       {"NodeService.ReportReplicaStatus", [&](auto* m) { set(m, "node_id", "dndnosuchnode"); }},
+      {"NodeAdminService.Get", [&](auto* m) { set(m, "node_id", "dndnosuchnode"); }},
+      {"NodeAdminService.List", [&](auto*) {}},
+      {"NodeAdminService.Drain", [&](auto* m) { set(m, "node_id", "dndnosuchnode"); }},
+      {"NodeAdminService.Undrain", [&](auto* m) { set(m, "node_id", "dndnosuchnode"); }},
       {"ResourceService.GetCloud", [&](auto* m) { set(m, "cloud_id", cloud_a); }},
       {"ResourceService.ListClouds", [&](auto*) {}},
       {"ResourceService.CreateCloud", [&](auto* m) { set(m, "name", RandomName("cloud")); }},
@@ -328,7 +332,7 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
                            "dedicated/v1/model_service.proto", "dedicated/v1/access_binding_service.proto",
                            "dedicated/v1/billing_service.proto", "dedicated/v1/node_service.proto",
                            "dedicated/v1/resource_service.proto", "dedicated/v1/api_key_service.proto",
-                           "dedicated/v1/access_snapshot_service.proto"}) {
+                           "dedicated/v1/access_snapshot_service.proto", "dedicated/v1/node_admin_service.proto"}) {
     const auto* fd = pool->FindFileByName(file);
     ASSERT_NE(fd, nullptr) << file;
     for (int s = 0; s < fd->service_count(); ++s) {
