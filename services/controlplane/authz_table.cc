@@ -49,6 +49,8 @@ const std::vector<AuthzRule>& AuthzRules() {
       {"ResourceService.GetFolder", p::kResourcesGet, T::kFolder, "folder_id"},
       {"ResourceService.ListFolders", "", T::kAuthenticated, ""},
       {"ResourceService.CreateFolder", p::kResourcesManage, T::kCloud, "cloud_id"},
+      {"ResourceService.GetFolderQuota", p::kResourcesGet, T::kFolder, "folder_id"},
+      {"ResourceService.SetFolderQuota", "", T::kInstallationAdmin, ""},
 
       {"ServiceAccountService.Get", p::kServiceAccountsGet, T::kAccount, "service_account_id"},
       {"ServiceAccountService.List", p::kServiceAccountsGet, T::kFolder, "folder_id"},

@@ -46,6 +46,7 @@ class GrpcParts {
   std::unique_ptr<OperationServiceImpl> operation_service;
   std::unique_ptr<ModelServiceImpl> model_service;
   std::unique_ptr<NodeServiceImpl> node_service;
+  std::unique_ptr<QuotaApi> quota_api;
   std::unique_ptr<ResourceServiceImpl> resource_service;
   std::unique_ptr<ServiceAccountServiceImpl> service_account_service;
   std::unique_ptr<UserAccountServiceImpl> user_account_service;
@@ -107,7 +108,9 @@ absl::Status Controlplane::Start() {
   grpc_->model_service = std::make_unique<ModelServiceImpl>(catalog_, grpc_->dispatcher.get());
   grpc_->node_service = std::make_unique<NodeServiceImpl>(node_api_.get(), grpc_->dispatcher.get(), hub_.get());
 
-  grpc_->resource_service = std::make_unique<ResourceServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
+  grpc_->quota_api = std::make_unique<QuotaApi>(catalog_);
+  grpc_->resource_service =
+      std::make_unique<ResourceServiceImpl>(iam_api_.get(), grpc_->quota_api.get(), grpc_->dispatcher.get());
   grpc_->service_account_service =
       std::make_unique<ServiceAccountServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->node_admin_api = std::make_unique<NodeAdminApi>();

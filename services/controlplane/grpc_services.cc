@@ -78,6 +78,10 @@ DI_IAM_RPC(ResourceServiceImpl, ListFolders, ListFoldersRequest, ListFoldersResp
            api_->ListFolders)
 DI_IAM_RPC(ResourceServiceImpl, CreateFolder, CreateFolderRequest, Operation, "ResourceService.CreateFolder",
            api_->CreateFolder)
+DI_IAM_RPC(ResourceServiceImpl, GetFolderQuota, GetFolderQuotaRequest, FolderQuota, "ResourceService.GetFolderQuota",
+           quotas_->GetFolderQuota)
+DI_IAM_RPC(ResourceServiceImpl, SetFolderQuota, SetFolderQuotaRequest, Operation, "ResourceService.SetFolderQuota",
+           quotas_->SetFolderQuota)
 DI_IAM_RPC(ServiceAccountServiceImpl, Get, GetServiceAccountRequest, ServiceAccount, "ServiceAccountService.Get",
            api_->GetServiceAccount)
 DI_IAM_RPC(ServiceAccountServiceImpl, List, ListServiceAccountsRequest, ListServiceAccountsResponse,

@@ -19,6 +19,7 @@
 #include "services/controlplane/instance_api.h"
 #include "services/controlplane/node_admin.h"
 #include "services/controlplane/node_api.h"
+#include "services/controlplane/quota.h"
 #include "services/controlplane/rpc_dispatch.h"
 
 namespace dedicated::controlplane {
@@ -104,16 +105,19 @@ class NodeServiceImpl final : public v1::NodeService::CallbackService {
 
 class ResourceServiceImpl final : public v1::ResourceService::CallbackService {
  public:
-  ResourceServiceImpl(IamApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
+  ResourceServiceImpl(IamApi* api, QuotaApi* quotas, RpcDispatcher* rpc) : api_(api), quotas_(quotas), rpc_(rpc) {}
   DI_UNARY(GetCloud, GetCloudRequest, Cloud);
   DI_UNARY(ListClouds, ListCloudsRequest, ListCloudsResponse);
   DI_UNARY(CreateCloud, CreateCloudRequest, Operation);
   DI_UNARY(GetFolder, GetFolderRequest, Folder);
   DI_UNARY(ListFolders, ListFoldersRequest, ListFoldersResponse);
   DI_UNARY(CreateFolder, CreateFolderRequest, Operation);
+  DI_UNARY(GetFolderQuota, GetFolderQuotaRequest, FolderQuota);
+  DI_UNARY(SetFolderQuota, SetFolderQuotaRequest, Operation);
 
  private:
   IamApi* api_;
+  QuotaApi* quotas_;
   RpcDispatcher* rpc_;
 };
 

@@ -8,6 +8,7 @@
 #include "services/controlplane/instance_store.h"
 #include "services/controlplane/list_query.h"
 #include "services/controlplane/operation_store.h"
+#include "services/controlplane/quota.h"
 #include "services/controlplane/row_codec.h"
 #include "services/controlplane/validation.h"
 
@@ -106,7 +107,9 @@ absl::StatusOr<v1::Operation> InstanceApi::Create(DbSession& db, const RequestCo
   }
   DI_RETURN_IF_ERROR(catalog_->CheckDeployable(req.model_id(), clock_->Now()));
 
+  const int64_t gpus = replicas * catalog_->FindConfiguration(req.model_id(), req.configuration())->gpu_count();
   auto op = Mutate(db, rc, "Create", req, [&](pqxx::work& tx, DbSession& s) -> absl::StatusOr<OperationRow> {
+    DI_RETURN_IF_ERROR(CheckFolderQuota(tx, s, *catalog_, req.folder_id(), 1, gpus));
     Instance instance;
     instance.set_id(NewId("din"));
     instance.set_folder_id(req.folder_id());
@@ -219,6 +222,10 @@ absl::StatusOr<v1::Operation> InstanceApi::Start(DbSession& db, const RequestCon
       return absl::FailedPreconditionError(absl::StrCat("model ", row.proto.model_id(), " is no longer in the catalog"));
     }
     DI_RETURN_IF_ERROR(catalog_->CheckDeployable(row.proto.model_id(), clock_->Now()));
+    if (const auto* config = catalog_->FindConfiguration(row.proto.model_id(), row.proto.configuration())) {
+      DI_RETURN_IF_ERROR(CheckFolderQuota(tx, s, *catalog_, row.proto.folder_id(), 0,
+                                          row.proto.replica_count() * config->gpu_count()));
+    }
     std::string op_id = NewId("dop");
     DI_RETURN_IF_ERROR(SetInstanceStatus(tx, s, row, "STARTING", "", op_id));
     NewOperation op{.id = op_id,

@@ -303,6 +303,8 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
       {"ResourceService.ListClouds", [&](auto*) {}},
       {"ResourceService.CreateCloud", [&](auto* m) { set(m, "name", RandomName("cloud")); }},
       {"ResourceService.GetFolder", [&](auto* m) { set(m, "folder_id", a1); }},
+      {"ResourceService.GetFolderQuota", [&](auto* m) { set(m, "folder_id", a1); }},
+      {"ResourceService.SetFolderQuota", [&](auto* m) { set(m, "folder_id", a1); }},
       {"ResourceService.ListFolders", [&](auto* m) { set(m, "cloud_id", cloud_a); }},
       {"ResourceService.CreateFolder",
        [&](auto* m) {
@@ -711,6 +713,56 @@ TEST_F(IamTest, ListsShowOnlyWhatTheCallerMaySee) {
   ASSERT_TRUE(resources_->ListFolders(Ctx(Admin()).get(), folders, &seen).ok());
   EXPECT_EQ(seen.folders_size(), 2);
   (void)theirs;
+}
+
+TEST_F(IamTest, FolderQuotasRefuseCreatesNamingTheQuota) {
+  const std::string folder = CreateFolder(boot_.cloud_id, "quoted");
+  v1::SetFolderQuotaRequest set;
+  set.set_folder_id(folder);
+  set.set_max_instances(2);
+  set.set_max_gpus(2);
+  v1::Operation op;
+  ASSERT_TRUE(resources_->SetFolderQuota(Ctx(Admin()).get(), set, &op).ok());
+  EXPECT_TRUE(op.done());
+
+  auto create = [&](const std::string& name, const std::string& config) {
+    v1::CreateInstanceRequest req;
+    req.set_folder_id(folder);
+    req.set_name(name);
+    req.set_model_id("gemma-3-4b-it");
+    req.set_configuration(config);
+    v1::Operation out;
+    return instances_->Create(Ctx(Admin()).get(), req, &out);
+  };
+  grpc::Status too_many_gpus = create("big", "L");  // 4 GPUs > 2
+  EXPECT_EQ(too_many_gpus.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(too_many_gpus.error_message(), HasSubstr("quota max_gpus"));
+  EXPECT_THAT(too_many_gpus.error_message(), HasSubstr("needs 4 more"));
+  ASSERT_TRUE(create("one", "S").ok());
+  ASSERT_TRUE(create("two", "S").ok());
+  grpc::Status too_many = create("three", "S");
+  EXPECT_EQ(too_many.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(too_many.error_message(), HasSubstr("quota max_instances"));
+
+  v1::GetFolderQuotaRequest get;
+  get.set_folder_id(folder);
+  v1::FolderQuota quota;
+  ASSERT_TRUE(resources_->GetFolderQuota(Ctx(Admin()).get(), get, &quota).ok());
+  EXPECT_EQ(quota.used_instances(), 2);
+  EXPECT_EQ(quota.max_instances(), 2);
+  EXPECT_TRUE(quota.has_max_gpus());
+
+  // A folder admin may read the quota but not raise it.
+  std::string sa = CreateServiceAccount(folder, "folder-admin");
+  ASSERT_TRUE(Bind(folder, "admin", sa).ok());
+  std::string key = CreateKey(sa).secret();
+  EXPECT_TRUE(resources_->GetFolderQuota(Ctx(key).get(), get, &quota).ok());
+  set.clear_max_instances();
+  EXPECT_EQ(resources_->SetFolderQuota(Ctx(key).get(), set, &op).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  set.set_max_gpus(-1);
+  grpc::Status negative = resources_->SetFolderQuota(Ctx(Admin()).get(), set, &op);
+  EXPECT_EQ(negative.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(negative.error_message(), ::testing::StartsWith("max_gpus"));
 }
 
 TEST_F(IamTest, BootstrapTwiceCreatesNoSecondAdmin) {
