@@ -50,7 +50,7 @@ constexpr Sql kLockFreeGpus{"gpus_lock_free", R"sql(
   SELECT g.node_id, n.name, g.gpu_index FROM gpus g JOIN nodes n ON n.id = g.node_id
   WHERE n.state = 'READY' AND NOT n.drained AND n.gpu_type = $1 AND g.replica_id IS NULL
   ORDER BY n.name, g.gpu_index
-  FOR UPDATE OF g SKIP LOCKED)sql"};
+  FOR UPDATE OF g)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(
   INSERT INTO replicas (id, instance_id, ordinal, node_id, desired_state, state)
   VALUES ($1, $2, $3, $4, 'RUNNING', 'PENDING'))sql"};

@@ -45,8 +45,10 @@ std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const 
 std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, const std::string& node_id,
                                               const dedicated::v1::ReplicaStatus& status);
 
-// One free-GPU view for placement: rows of gpus locked FOR UPDATE (SKIP LOCKED) so two placers cannot take
-// the same GPU.
+// One free-GPU view for placement: the free rows of gpus, locked FOR UPDATE in a fixed order (node name, GPU
+// index) so two placers cannot take the same GPU and cannot deadlock. Not SKIP LOCKED: a placer that
+// skipped the rows another one holds would see "no capacity" while there is some; waiting makes
+// concurrent placements take turns, and the one that waits re-reads which GPUs are still free.
 struct FreeGpus {
   std::string node_id;
   std::string node_name;
