@@ -59,6 +59,11 @@ int ReportOperationOutcome(const v1::Operation& operation, const CommandEnv& env
   if (env.format == OutputFormat::kTable && TryPrintResponse<v1::Node>(operation, &PrintNode, env, &code)) {
     return code;
   }
+  // Likewise set-quota, which answers with the folder's quota.
+  if (env.format == OutputFormat::kTable &&
+      TryPrintResponse<v1::FolderQuota>(operation, &PrintFolderQuota, env, &code)) {
+    return code;
+  }
   if (env.format == OutputFormat::kTable && operation.metadata().Is<v1::DeleteInstanceMetadata>()) {
     env.out << "Instance " << InstanceIdOf(operation) << " deleted.\n";
     return kExitOk;

@@ -1,6 +1,10 @@
-// dictl cloud create|list|get and dictl folder create|list|get: the resource hierarchy that access
-// bindings attach to.
+// dictl cloud create|list|get and dictl folder create|list|get|get-quota|set-quota: the resource hierarchy
+// that access bindings attach to, and the folders' quotas.
 
+#include <optional>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "dedicated/v1/resource_service.grpc.pb.h"
 #include "services/common/ids.h"
 #include "services/dictl/args.h"
@@ -65,6 +69,66 @@ class CreateFolder : public Command {
  private:
   v1::CreateFolderRequest request_;
 };
+
+// --max-instances / --max-gpus: a non-negative count, or "none" for no limit (nullopt).
+absl::StatusOr<std::optional<int64_t>> ParseLimit(const std::string& text, const std::string& flag) {
+  if (text == "none") return std::nullopt;
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": must be a number or none, got \"", text, "\""));
+  }
+  if (value < 0) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": must not be negative"));
+  return value;
+}
+
+// set-quota replaces both limits: a flag left out (or "none") leaves its field unset, i.e. no limit.
+class SetFolderQuota : public IdCommand {
+ public:
+  SetFolderQuota() : IdCommand("FOLDER_ID") {}
+  void RegisterFlags(FlagSet& flags) override {
+    flags.String("max-instances", "", &max_instances_,
+                 "most instances (not deleted) the folder may hold; none: no limit");
+    flags.String("max-gpus", "", &max_gpus_, "most GPUs the folder's instances may hold; none: no limit");
+  }
+  int Run(Client& client, const CommandEnv& env) override {
+    request_.set_folder_id(id_);
+    v1::Operation operation;
+    // One key per invocation, the same on every retry after UNAVAILABLE.
+    grpc::Status status = client.Call(
+        [&](grpc::ClientContext* context) { return client.resources().SetFolderQuota(context, request_, &operation); },
+        CallOptions{.idempotency_key = NewUuid()});
+    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    // Table: the quota as it is now (ReportOperationOutcome prints a FolderQuota response); JSON: the operation.
+    return AwaitOperation(client, std::move(operation), env);
+  }
+
+ protected:
+  absl::Status ValidateFlags() override {
+    absl::StatusOr<std::optional<int64_t>> instances = ParseLimit(max_instances_, "max-instances");
+    if (!instances.ok()) return instances.status();
+    absl::StatusOr<std::optional<int64_t>> gpus = ParseLimit(max_gpus_, "max-gpus");
+    if (!gpus.ok()) return gpus.status();
+    if (instances->has_value()) request_.set_max_instances(**instances);
+    if (gpus->has_value()) request_.set_max_gpus(**gpus);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string max_instances_ = "none";
+  std::string max_gpus_ = "none";
+  v1::SetFolderQuotaRequest request_;
+};
+
+std::unique_ptr<Command> MakeGetFolderQuota() {
+  return std::make_unique<GetCommand<v1::FolderQuota>>(
+      "FOLDER_ID",
+      [](Client& client, grpc::ClientContext* context, const std::string& id, v1::FolderQuota* quota) {
+        v1::GetFolderQuotaRequest request;
+        request.set_folder_id(id);
+        return client.resources().GetFolderQuota(context, request, quota);
+      },
+      &PrintFolderQuota);
+}
 
 std::unique_ptr<Command> MakeGetCloud() {
   return std::make_unique<GetCommand<v1::Cloud>>(
@@ -148,7 +212,7 @@ Group CloudGroup() {
 Group FolderGroup() {
   return Group{
       .name = "folder",
-      .summary = "create and list folders, which hold instances and service accounts",
+      .summary = "create and list folders, which hold instances and service accounts; folder quotas",
       .verbs =
           {
               Verb{.name = "create",
@@ -170,6 +234,27 @@ Group FolderGroup() {
                    .description = "Shows the folder: id, name, cloud, description, creation time.",
                    .examples = {"dictl folder get b1g2f0e8r2m1x7c5b4a9"},
                    .make = MakeGetFolder},
+              Verb{.name = "get-quota",
+                   .summary = "show a folder's limits and what it uses",
+                   .usage = "dictl folder get-quota FOLDER_ID",
+                   .description = "Shows the folder's quota: instances (not deleted) and GPUs (of instances that\n"
+                                  "hold or are getting GPUs), each as used/max, or used/unlimited when there is no\n"
+                                  "limit. Deploy and start are refused with RESOURCE_EXHAUSTED beyond a limit.",
+                   .examples = {"dictl folder get-quota b1g2f0e8r2m1x7c5b4a9",
+                                "dictl folder get-quota b1g2f0e8r2m1x7c5b4a9 --format json"},
+                   .make = MakeGetFolderQuota},
+              Verb{.name = "set-quota",
+                   .summary = "set a folder's limits (installation admins)",
+                   .usage = "dictl folder set-quota FOLDER_ID [--max-instances N|none] [--max-gpus N|none]",
+                   .description =
+                       "Replaces both limits of the folder: a flag that is not given, or given as none,\n"
+                       "means no limit for it (so give both to keep both). Prints the quota (with\n"
+                       "--format json: the operation, whose response is the quota).\n"
+                       "Only installation admins may; a folder's own admins cannot change its limits.",
+                   .examples = {"dictl folder set-quota b1g2f0e8r2m1x7c5b4a9 --max-instances 10 --max-gpus 16",
+                                "dictl folder set-quota b1g2f0e8r2m1x7c5b4a9 --max-gpus 8   # instances: no limit",
+                                "dictl folder set-quota b1g2f0e8r2m1x7c5b4a9                # remove both limits"},
+                   .make = [] { return std::make_unique<SetFolderQuota>(); }},
           },
   };
 }

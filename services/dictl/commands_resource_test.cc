@@ -142,5 +142,139 @@ TEST_F(ResourceCommandsTest, RequiredFlagsAreUsageErrors) {
   EXPECT_THAT(fake_.calls(), IsEmpty());
 }
 
+TEST_F(ResourceCommandsTest, FolderGetQuotaPrintsUsedOverMaxOrUnlimited) {
+  fake_.AddFolder(MakeFolder("folder-a", "cloud-a", "prod"));
+  v1::FolderQuota quota;
+  quota.set_folder_id("folder-a");
+  quota.set_max_instances(10);
+  quota.set_used_instances(3);
+  quota.set_used_gpus(4);
+  fake_.AddFolderQuota(quota);
+
+  Result r = Run({"folder", "get-quota", "folder-a"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto gets = fake_.Requests<v1::GetFolderQuotaRequest>("ResourceService.GetFolderQuota");
+  ASSERT_THAT(gets, SizeIs(1));
+  EXPECT_EQ(gets[0].request.folder_id(), "folder-a");
+  EXPECT_EQ(r.out,
+            "FOLDER     folder-a\n"
+            "INSTANCES  3/10\n"
+            "GPUS       4/unlimited\n");
+
+  r = Run({"folder", "get-quota", "folder-a", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  v1::FolderQuota printed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &printed).ok()) << r.out;
+  EXPECT_EQ(printed.SerializeAsString(), quota.SerializeAsString());
+
+  r = Run({"folder", "get-quota", "folder-404"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_EQ(r.err, "error: NOT_FOUND: folder folder-404 not found\n");
+}
+
+TEST_F(ResourceCommandsTest, FolderSetQuotaSendsBothLimitsAndPrintsTheQuota) {
+  fake_.AddFolder(MakeFolder("folder-a", "cloud-a", "prod"));
+  v1::FolderQuota quota;
+  quota.set_folder_id("folder-a");
+  quota.set_max_instances(1);
+  quota.set_used_instances(2);
+  quota.set_used_gpus(8);
+  fake_.AddFolderQuota(quota);
+
+  Result r = Run({"folder", "set-quota", "folder-a", "--max-instances", "5", "--max-gpus", "16"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  auto sets = fake_.Requests<v1::SetFolderQuotaRequest>("ResourceService.SetFolderQuota");
+  ASSERT_THAT(sets, SizeIs(1));
+  EXPECT_EQ(sets[0].request.folder_id(), "folder-a");
+  ASSERT_TRUE(sets[0].request.has_max_instances());
+  EXPECT_EQ(sets[0].request.max_instances(), 5);
+  ASSERT_TRUE(sets[0].request.has_max_gpus());
+  EXPECT_EQ(sets[0].request.max_gpus(), 16);
+  EXPECT_TRUE(IsUuid(sets[0].idempotency_key)) << sets[0].idempotency_key;
+  EXPECT_EQ(r.out,
+            "FOLDER     folder-a\n"
+            "INSTANCES  2/5\n"
+            "GPUS       8/16\n");
+  EXPECT_THAT(r.err, IsEmpty());
+  EXPECT_THAT(fake_.Requests<v1::GetOperationRequest>("OperationService.Get"), IsEmpty());
+
+  // Zero is a limit, not "unset"; a flag left out and "none" both leave the field unset.
+  r = Run({"folder", "set-quota", "folder-a", "--max-instances", "0"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  sets = fake_.Requests<v1::SetFolderQuotaRequest>("ResourceService.SetFolderQuota");
+  ASSERT_THAT(sets, SizeIs(2));
+  ASSERT_TRUE(sets[1].request.has_max_instances());
+  EXPECT_EQ(sets[1].request.max_instances(), 0);
+  EXPECT_FALSE(sets[1].request.has_max_gpus());
+  EXPECT_THAT(r.out, ContainsRegex("INSTANCES +2/0\n"));
+  EXPECT_THAT(r.out, ContainsRegex("GPUS +8/unlimited\n"));
+
+  r = Run({"folder", "set-quota", "folder-a", "--max-instances", "none", "--max-gpus", "none"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  sets = fake_.Requests<v1::SetFolderQuotaRequest>("ResourceService.SetFolderQuota");
+  ASSERT_THAT(sets, SizeIs(3));
+  EXPECT_FALSE(sets[2].request.has_max_instances());
+  EXPECT_FALSE(sets[2].request.has_max_gpus());
+  EXPECT_NE(sets[2].idempotency_key, sets[1].idempotency_key);
+  EXPECT_THAT(r.out, ContainsRegex("INSTANCES +2/unlimited\n"));
+  std::optional<v1::FolderQuota> stored = fake_.folder_quota("folder-a");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_FALSE(stored->has_max_instances());
+  EXPECT_FALSE(stored->has_max_gpus());
+}
+
+TEST_F(ResourceCommandsTest, FolderSetQuotaJsonPrintsTheOperationAndWaitsWhenNotDone) {
+  fake_.AddFolder(MakeFolder("folder-a", "cloud-a", "prod"));
+  Result r = Run({"folder", "set-quota", "folder-a", "--max-gpus", "4", "--format", "json"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  v1::Operation operation;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &operation).ok()) << r.out;
+  EXPECT_TRUE(operation.done());
+  EXPECT_TRUE(operation.metadata().Is<v1::SetFolderQuotaMetadata>());
+  v1::FolderQuota quota;
+  ASSERT_TRUE(operation.response().UnpackTo(&quota));
+  EXPECT_EQ(quota.max_gpus(), 4);
+  EXPECT_FALSE(quota.has_max_instances());
+
+  fake_.SetResourceOperationsPending(true);
+  r = Run({"folder", "set-quota", "folder-a", "--max-instances", "3"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(fake_.Requests<v1::GetOperationRequest>("OperationService.Get"), SizeIs(1));
+  EXPECT_THAT(r.err, HasSubstr("done after"));
+  EXPECT_THAT(r.out, ContainsRegex("INSTANCES +0/3\n"));
+  EXPECT_THAT(r.out, ContainsRegex("GPUS +0/unlimited\n"));
+}
+
+TEST_F(ResourceCommandsTest, FolderSetQuotaHelpSaysItReplacesBothLimitsAndIsForAdmins) {
+  Result r = Run({"folder", "set-quota", "--help"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Replaces both limits"));
+  EXPECT_THAT(r.out, HasSubstr("installation admins"));
+  EXPECT_THAT(r.out, HasSubstr("--max-instances"));
+  EXPECT_THAT(r.out, HasSubstr("--max-gpus"));
+}
+
+TEST_F(ResourceCommandsTest, FolderQuotaUsageErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string needle;
+  };
+  const std::vector<Case> cases = {
+      {{"folder", "set-quota", "folder-a", "--max-instances", "-1"}, "--max-instances: must not be negative"},
+      {{"folder", "set-quota", "folder-a", "--max-gpus", "-3"}, "--max-gpus: must not be negative"},
+      {{"folder", "set-quota", "folder-a", "--max-gpus", "lots"}, "--max-gpus"},
+      {{"folder", "set-quota", "folder-a", "--max-instances", ""}, "--max-instances"},
+      {{"folder", "set-quota", "--max-gpus", "1"}, "FOLDER_ID"},
+      {{"folder", "get-quota"}, "FOLDER_ID"},
+      {{"folder", "get-quota", "folder-a", "folder-b"}, "folder-b"},
+  };
+  for (const Case& c : cases) {
+    Result r = Run(c.args);
+    EXPECT_EQ(r.code, kExitUsage) << c.needle;
+    EXPECT_THAT(r.err, HasSubstr(c.needle));
+  }
+  EXPECT_THAT(fake_.calls(), IsEmpty());
+}
+
 }  // namespace
 }  // namespace dedicated::dictl

@@ -74,6 +74,11 @@ class FakeControlplane {
   void SetDefaultPageSize(int n);
   void AddCloud(const v1::Cloud& cloud);
   void AddFolder(const v1::Folder& folder);
+  // Quota of an added folder (limits and usage) that GetFolderQuota returns; folders without one have no
+  // limits and use nothing. SetFolderQuota replaces both limits and keeps the usage; done at once unless
+  // SetResourceOperationsPending, its response is the quota.
+  void AddFolderQuota(const v1::FolderQuota& quota);
+  std::optional<v1::FolderQuota> folder_quota(const std::string& folder_id) const;
   void AddServiceAccount(const v1::ServiceAccount& account);
   void AddUserAccount(const v1::UserAccount& account);
   void AddApiKey(const v1::ApiKey& key);
@@ -180,6 +185,7 @@ class FakeControlplane {
   int default_page_size_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, v1::Cloud> clouds_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::Folder> folders_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::FolderQuota> folder_quotas_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::ServiceAccount> service_accounts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::UserAccount> user_accounts_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::ApiKey> api_keys_ ABSL_GUARDED_BY(mu_);

@@ -133,7 +133,43 @@ class FakeControlplane::Resources final : public v1::ResourceService::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status GetFolderQuota(grpc::ServerContext* context, const v1::GetFolderQuotaRequest* request,
+                              v1::FolderQuota* response) override {
+    if (grpc::Status s = fake_->Admit(context, "ResourceService.GetFolderQuota", *request); !s.ok()) return s;
+    absl::MutexLock lock(&fake_->mu_);
+    if (!fake_->folders_.count(request->folder_id())) return NotFound("folder", request->folder_id());
+    *response = QuotaOf(request->folder_id());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SetFolderQuota(grpc::ServerContext* context, const v1::SetFolderQuotaRequest* request,
+                              v1::Operation* response) override {
+    if (grpc::Status s = fake_->Admit(context, "ResourceService.SetFolderQuota", *request); !s.ok()) return s;
+    absl::MutexLock lock(&fake_->mu_);
+    if (!fake_->folders_.count(request->folder_id())) return NotFound("folder", request->folder_id());
+    // Both limits are replaced; what the folder uses stays.
+    v1::FolderQuota quota = QuotaOf(request->folder_id());
+    quota.clear_max_instances();
+    quota.clear_max_gpus();
+    if (request->has_max_instances()) quota.set_max_instances(request->max_instances());
+    if (request->has_max_gpus()) quota.set_max_gpus(request->max_gpus());
+    fake_->folder_quotas_[quota.folder_id()] = quota;
+    v1::SetFolderQuotaMetadata metadata;
+    metadata.set_folder_id(quota.folder_id());
+    *response = fake_->StartResourceOperation(metadata, "Set folder quota", quota);
+    return grpc::Status::OK;
+  }
+
  private:
+  // The stored quota of the folder, else no limits and nothing used.
+  v1::FolderQuota QuotaOf(const std::string& folder_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fake_->mu_) {
+    auto it = fake_->folder_quotas_.find(folder_id);
+    if (it != fake_->folder_quotas_.end()) return it->second;
+    v1::FolderQuota quota;
+    quota.set_folder_id(folder_id);
+    return quota;
+  }
+
   FakeControlplane* fake_;
 };
 
@@ -435,6 +471,18 @@ void FakeControlplane::AddCloud(const v1::Cloud& cloud) {
 void FakeControlplane::AddFolder(const v1::Folder& folder) {
   absl::MutexLock lock(&mu_);
   folders_[folder.id()] = folder;
+}
+
+void FakeControlplane::AddFolderQuota(const v1::FolderQuota& quota) {
+  absl::MutexLock lock(&mu_);
+  folder_quotas_[quota.folder_id()] = quota;
+}
+
+std::optional<v1::FolderQuota> FakeControlplane::folder_quota(const std::string& folder_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = folder_quotas_.find(folder_id);
+  if (it == folder_quotas_.end()) return std::nullopt;
+  return it->second;
 }
 
 void FakeControlplane::AddServiceAccount(const v1::ServiceAccount& account) {

@@ -54,6 +54,19 @@ absl::Status PrintFolders(const v1::ListFoldersResponse& response, OutputFormat 
   return absl::OkStatus();
 }
 
+absl::Status PrintFolderQuota(const v1::FolderQuota& quota, OutputFormat format, std::ostream& out) {
+  if (format == OutputFormat::kJson) return PrintJson(quota, out);
+  auto usage = [](int64_t used, bool limited, int64_t max) {
+    return limited ? absl::StrCat(used, "/", max) : absl::StrCat(used, "/unlimited");
+  };
+  Table table;
+  table.AddRow({"FOLDER", quota.folder_id()});
+  table.AddRow({"INSTANCES", usage(quota.used_instances(), quota.has_max_instances(), quota.max_instances())});
+  table.AddRow({"GPUS", usage(quota.used_gpus(), quota.has_max_gpus(), quota.max_gpus())});
+  table.Print(out);
+  return absl::OkStatus();
+}
+
 absl::Status PrintServiceAccount(const v1::ServiceAccount& account, OutputFormat format, std::ostream& out) {
   if (format == OutputFormat::kJson) return PrintJson(account, out);
   Table table;

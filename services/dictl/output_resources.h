@@ -24,6 +24,8 @@ absl::Status PrintCloud(const v1::Cloud& cloud, OutputFormat format, std::ostrea
 absl::Status PrintClouds(const v1::ListCloudsResponse& response, OutputFormat format, std::ostream& out);
 absl::Status PrintFolder(const v1::Folder& folder, OutputFormat format, std::ostream& out);
 absl::Status PrintFolders(const v1::ListFoldersResponse& response, OutputFormat format, std::ostream& out);
+// FOLDER, INSTANCES and GPUS as used/max; an unset max (no limit) shows as used/unlimited.
+absl::Status PrintFolderQuota(const v1::FolderQuota& quota, OutputFormat format, std::ostream& out);
 absl::Status PrintServiceAccount(const v1::ServiceAccount& account, OutputFormat format, std::ostream& out);
 absl::Status PrintServiceAccounts(const v1::ListServiceAccountsResponse& response, OutputFormat format,
                                   std::ostream& out);
