@@ -245,10 +245,16 @@ absl::StatusOr<v1::Operation> InstanceApi::Stop(DbSession& db, const RequestCont
   DI_RETURN_IF_ERROR(ValidateId("instance_id", req.instance_id()));
   return Mutate(db, rc, "Stop", req, [&](pqxx::work& tx, DbSession& s) -> absl::StatusOr<OperationRow> {
     DI_ASSIGN_OR_RETURN(InstanceRow row, LoadInstance(tx, s, req.instance_id(), /*for_update=*/true));
-    if (row.status != "ACTIVE" && row.status != "ERROR") {
+    std::string op_id = NewId("dop");
+    std::optional<OperationRow> live = LiveOperationOf(tx, s, row.proto.id());
+    if (live.has_value() && live->kind == kRepairInstance) {
+      // The controlplane's own repair gives way to the user: stopping releases every replica anyway.
+      FinishOperationWithError(
+          tx, s, live->proto.id(), "",
+          MakeRpcStatus(absl::StatusCode::kCancelled, absl::StrCat("superseded by stop operation ", op_id)));
+    } else if (row.status != "ACTIVE" && row.status != "ERROR") {
       return InstanceBusy(row, "only an ACTIVE or ERROR instance can be stopped");
     }
-    std::string op_id = NewId("dop");
     DI_RETURN_IF_ERROR(SetInstanceStatus(tx, s, row, "STOPPING", "", op_id));
     NewOperation op{.id = op_id,
                     .kind = kStopInstance,

@@ -62,7 +62,7 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
       }
     }
     for (const std::string& instance_id : instances) {
-      DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->stop_timeout));
+      DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->provision_timeout));
       WakeInstanceOperation(tx, s, instance_id);
     }
     return absl::OkStatus();

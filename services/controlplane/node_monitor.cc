@@ -33,7 +33,7 @@ void NodeMonitor::Loop() {
       down = MarkSilentNodesDown(tx, s, config_->node_timeout);
       if (down.empty()) return absl::OkStatus();
       for (const std::string& instance_id : InstancesOnNodes(tx, s, down)) {
-        DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->stop_timeout));
+        DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->provision_timeout));
         WakeInstanceOperation(tx, s, instance_id);
       }
       return absl::OkStatus();

@@ -192,6 +192,22 @@ int ReleaseReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_i
   return remaining;
 }
 
+std::vector<std::string> DropLostReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                                          const std::string& operation_id) {
+  std::vector<std::string> lost;
+  for (const ReplicaRow& replica : ReplicasOfInstance(tx, db, instance_id)) {
+    if (replica.desired_state != "RUNNING") continue;
+    bool node_down = replica.node_state == "DOWN";
+    if (!node_down && replica.state != "FAILED") continue;
+    std::string why = node_down ? "node down" : absl::StrCat("engine failed: ", replica.status_message);
+    lost.push_back(absl::StrCat("replica ", replica.ordinal, " on node ", replica.node_id, ": ", why));
+    RecordTransition(tx, db, instance_id, replica.id, replica.state, "DELETED", operation_id, why);
+    db.Exec(tx, kDeleteReplica, replica.id);
+    db.Exec(tx, kBumpNode, replica.node_id);
+  }
+  return lost;
+}
+
 std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, const std::string& node_id,
                                              int64_t* version) {
   pqxx::result v = db.Exec(tx, kNodeVersion, node_id);

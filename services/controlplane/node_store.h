@@ -77,6 +77,12 @@ struct AssignmentRow {
   std::string desired_state;
   std::vector<int> gpu_indices;
 };
+// Deletes the replicas of an instance that are lost: on a DOWN node, or FAILED. Their GPUs are free again
+// (a DOWN node's GPUs are not placeable until it is READY, and its agent then learns they are gone).
+// Returns the lost replicas as "replica <ordinal> on node <id>: <why>" for status messages.
+std::vector<std::string> DropLostReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                                          const std::string& operation_id);
+
 std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, const std::string& node_id,
                                              int64_t* version);
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "dedicated/v1/instance_service.pb.h"
 #include "google/protobuf/empty.pb.h"
 #include "services/common/ids.h"
 #include "services/common/status_macros.h"
@@ -47,6 +48,7 @@ absl::StatusOr<StepOutcome> OperationSteps::Step(pqxx::work& tx, DbSession& db, 
     return Provision(tx, db, op, *instance, owner);
   }
   if (op.kind == kStopInstance || op.kind == kDeleteInstance) return Release(tx, db, op, *instance, owner);
+  if (op.kind == kRepairInstance) return Repair(tx, db, op, *instance, owner);
   FinishOperationWithError(tx, db, op.proto.id(), owner,
                            MakeRpcStatus(absl::StatusCode::kInternal, "no worker for operation kind " + op.kind));
   return Finished("INTERNAL", false);
@@ -184,36 +186,107 @@ absl::StatusOr<StepOutcome> OperationSteps::Release(pqxx::work& tx, DbSession& d
   return Finished("ok", true);
 }
 
+namespace {
+
+struct Serving {
+  int running = 0;
+  int ready = 0;
+};
+
+Serving CountServing(pqxx::work& tx, DbSession& db, const std::string& instance_id) {
+  Serving out;
+  for (const ReplicaRow& r : ReplicasOfInstance(tx, db, instance_id)) {
+    if (r.desired_state != "RUNNING") continue;
+    ++out.running;
+    if (r.state == "READY" && r.node_state != "DOWN") ++out.ready;
+  }
+  return out;
+}
+
+// ACTIVE while something serves (degraded), STARTING while nothing does.
+absl::Status ShowRepairProgress(pqxx::work& tx, DbSession& db, InstanceRow& instance, int ready,
+                                const std::string& what, const std::string& operation_id) {
+  std::string status = ready > 0 ? "ACTIVE" : "STARTING";
+  std::string message =
+      ready > 0 ? absl::StrCat("degraded: ", ready, " of ", instance.proto.replica_count(), " replicas serving; ", what)
+                : what;
+  if (instance.status == status && instance.proto.status_message() == message) return absl::OkStatus();
+  return SetInstanceStatus(tx, db, instance, status, message, operation_id);
+}
+
+}  // namespace
+
+absl::StatusOr<StepOutcome> OperationSteps::Repair(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                                   InstanceRow& instance, const std::string& owner) {
+  const std::string& id = instance.proto.id();
+  std::vector<std::string> lost = DropLostReplicas(tx, db, id, op.proto.id());
+  Serving now = CountServing(tx, db, id);
+  if (op.deadline_passed) {
+    return Fail(tx, db, op, instance, owner, absl::StatusCode::kDeadlineExceeded,
+                absl::StrCat("could not replace the lost replicas of instance ", id, " within ",
+                             absl::FormatDuration(config_->provision_timeout)));
+  }
+  bool placed_any = false;
+  if (now.running < instance.proto.replica_count()) {
+    absl::Status placed = PlaceMissingReplicas(tx, db, instance);
+    if (placed.code() == absl::StatusCode::kResourceExhausted) {
+      // Unlike a Create, a repair waits for capacity (a node may come back) until its deadline.
+      DI_RETURN_IF_ERROR(ShowRepairProgress(tx, db, instance, now.ready,
+                                            absl::StrCat("waiting for capacity to replace lost replicas: ",
+                                                         placed.message()),
+                                            op.proto.id()));
+      return Again(absl::Seconds(5), !lost.empty());
+    }
+    DI_RETURN_IF_ERROR(placed);
+    placed_any = true;
+    now = CountServing(tx, db, id);
+  }
+  if (now.ready == instance.proto.replica_count()) {
+    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "ACTIVE", "", op.proto.id()));
+    FinishOperationWithResponse(tx, db, op.proto.id(), owner, PackAny(instance.proto));
+    return Finished("ok", placed_any || !lost.empty());
+  }
+  DI_RETURN_IF_ERROR(ShowRepairProgress(
+      tx, db, instance, now.ready,
+      absl::StrCat("replacing lost replicas: ", now.ready, " of ", instance.proto.replica_count(), " ready"),
+      op.proto.id()));
+  return Again(absl::Seconds(1), placed_any || !lost.empty());
+}
+
 absl::Status ReconcileActiveInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id,
-                                     absl::Duration stop_timeout) {
+                                     absl::Duration repair_timeout) {
   absl::StatusOr<InstanceRow> instance = LoadInstance(tx, db, instance_id, /*for_update=*/true);
   if (!instance.ok() || instance->status != "ACTIVE") return absl::OkStatus();
-  int serving = 0;
+  // An operation already running on the instance (a repair, or a user's Stop/Delete) owns its replicas.
+  if (LiveOperationOf(tx, db, instance_id).has_value()) return absl::OkStatus();
+  int ready = 0;
   std::vector<std::string> problems;
   for (const ReplicaRow& r : ReplicasOfInstance(tx, db, instance_id)) {
     if (r.desired_state != "RUNNING") continue;
-    if (r.state == "READY" && r.node_state != "DOWN") {
-      ++serving;
-    } else if (r.node_state == "DOWN") {
+    if (r.node_state == "DOWN") {
       problems.push_back(absl::StrCat("replica ", r.ordinal, ": node ", r.node_id, " is down"));
     } else if (r.state == "FAILED") {
       problems.push_back(absl::StrCat("replica ", r.ordinal, " failed: ", r.status_message));
+    } else if (r.state == "READY") {
+      ++ready;
     }
   }
-  if (serving == 0) {
-    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, *instance, "ERROR",
-                                         absl::StrCat("no replica is serving: ", absl::StrJoin(problems, "; ")), ""));
-    ReleaseReplicas(tx, db, instance_id, "", stop_timeout);
-    return absl::OkStatus();
-  }
-  std::string message = serving < instance->proto.replica_count()
-                            ? absl::StrCat("degraded: ", serving, " of ", instance->proto.replica_count(),
-                                           " replicas serving; ", absl::StrJoin(problems, "; "))
-                            : "";
-  if (message != instance->proto.status_message()) {
-    DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, *instance, "ACTIVE", message, ""));
-  }
-  return absl::OkStatus();
+  if (problems.empty()) return absl::OkStatus();
+  std::string op_id = NewId("dop");
+  v1::UpdateInstanceMetadata metadata;  // carries instance_id, like every instance operation
+  metadata.set_instance_id(instance_id);
+  NewOperation op{.id = op_id,
+                  .kind = kRepairInstance,
+                  .description = absl::StrCat("Replace lost replicas of instance ", instance->proto.name()),
+                  .instance_id = instance_id,
+                  .resource_id = instance->proto.folder_id(),
+                  .created_by = kSystemSubject,
+                  .metadata = PackAny(metadata),
+                  .response = std::nullopt,
+                  .timeout = repair_timeout};
+  DI_RETURN_IF_ERROR(InsertOperation(tx, db, op).status());
+  return ShowRepairProgress(tx, db, *instance, ready,
+                            absl::StrCat("moving replicas: ", absl::StrJoin(problems, "; ")), op_id);
 }
 
 }  // namespace dedicated::controlplane

@@ -48,6 +48,8 @@ class OperationSteps {
                                         const std::string& owner);
   absl::StatusOr<StepOutcome> Release(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
                                       const std::string& owner);
+  absl::StatusOr<StepOutcome> Repair(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
+                                     const std::string& owner);
   absl::StatusOr<StepOutcome> CancelProvision(pqxx::work& tx, DbSession& db, const OperationRow& op,
                                               InstanceRow& instance, const std::string& owner);
   // Puts the missing replicas on nodes with free GPUs. RESOURCE_EXHAUSTED says what was needed and free.
@@ -60,10 +62,12 @@ class OperationSteps {
   const ControlplaneConfig* config_;
 };
 
-// After replicas of an ACTIVE instance changed (a failure report, a node going DOWN): an instance with no
-// serving replica goes to ERROR and releases the rest; one with fewer than requested says so in
-// status_message. Rescheduling elsewhere is the scheduler's job (a later issue).
+// After replicas of an ACTIVE instance changed (a failure report, a node going DOWN): if replicas were
+// lost and no operation runs on the instance, starts a RepairInstance operation that places replacements
+// (best fit, elsewhere first) and brings the instance back to ACTIVE by itself. Meanwhile an instance with
+// other serving replicas stays ACTIVE (status_message says it is degraded); one with none is STARTING.
+// A repair that cannot finish within `repair_timeout` (no capacity, engines failing again) ends in ERROR.
 absl::Status ReconcileActiveInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id,
-                                     absl::Duration stop_timeout);
+                                     absl::Duration repair_timeout);
 
 }  // namespace dedicated::controlplane

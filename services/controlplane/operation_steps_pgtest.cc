@@ -43,6 +43,17 @@ class OperationStepsTest : public testing::ControlplaneFixture {
     EXPECT_TRUE(done.has_response()) << done.error().message();
     return InstanceIdOf(op);
   }
+  // Marks `node` DOWN the way the node monitor does, and reconciles its instances.
+  void MarkDown(const std::string& node) {
+    ASSERT_TRUE(session_.InTransaction("down", [&](pqxx::work& tx, storage::DbSession& db) -> absl::Status {
+      tx.exec_params("UPDATE nodes SET state = 'DOWN' WHERE id = $1", node);
+      for (const std::string& instance : InstancesOnNodes(tx, db, {node})) {
+        absl::Status s = ReconcileActiveInstance(tx, db, instance, absl::Minutes(15));
+        if (!s.ok()) return s;
+      }
+      return absl::OkStatus();
+    }).ok());
+  }
 };
 
 TEST_F(OperationStepsTest, CreateBecomesActiveOnlyOnceEveryReplicaIsReady) {
@@ -313,14 +324,77 @@ TEST_F(OperationStepsTest, AnExpiredLeaseOfADeadWorkerIsTakenOver) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM replicas"), 1) << "one replica, not two";
 }
 
-TEST_F(OperationStepsTest, AnActiveInstanceWhoseOnlyReplicaFailsGoesToError) {
+TEST_F(OperationStepsTest, AnActiveInstanceWhoseOnlyReplicaFailsIsRepairedByItself) {
   std::string node = RegisterNode("node-1", 8);
   std::string id = ActiveInstance(node);
   ReportAll(node, v1::ReplicaStatus::FAILED, "engine crashed");
   v1::Instance instance = GetInstance(id);
-  EXPECT_EQ(instance.status(), v1::Instance::ERROR);
+  EXPECT_EQ(instance.status(), v1::Instance::STARTING) << "nothing serves while the replica is replaced";
   EXPECT_THAT(instance.status_message(), HasSubstr("engine crashed"));
-  EXPECT_EQ(FreeGpus(), 8);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM operations WHERE kind = 'RepairInstance' AND created_by = 'system'"), 1);
+  DriveSteps();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM replicas WHERE state = 'FAILED'"), 0) << "the failed replica is gone";
+  ReportAll(node, v1::ReplicaStatus::READY);
+  DriveSteps();
+  EXPECT_EQ(GetInstance(id).status(), v1::Instance::ACTIVE);
+  EXPECT_EQ(GetInstance(id).status_message(), "");
+  EXPECT_EQ(FreeGpus(), 7) << "exactly one replica's GPU in use";
+}
+
+TEST_F(OperationStepsTest, ReplicasOfADeadNodeMoveAndTheInstanceComesBack) {
+  std::string a = RegisterNode("node-a", 4);
+  std::string id = ActiveInstance(a);
+  std::string b = RegisterNode("node-b", 4);
+  MarkDown(a);
+  v1::Instance instance = GetInstance(id);
+  EXPECT_EQ(instance.status(), v1::Instance::STARTING);
+  EXPECT_THAT(instance.status_message(), HasSubstr("is down"));
+  DriveSteps();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM replicas WHERE node_id = '" + b + "'"), 1) << "moved to node-b";
+  EXPECT_EQ(Scalar("SELECT count(*) FROM replicas WHERE node_id = '" + a + "'"), 0);
+  ReportAll(b, v1::ReplicaStatus::READY);
+  DriveSteps();
+  EXPECT_EQ(GetInstance(id).status(), v1::Instance::ACTIVE);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM gpus WHERE replica_id IS NOT NULL"), 1) << "no GPU leaked";
+}
+
+TEST_F(OperationStepsTest, AnInstanceWithAnotherServingReplicaStaysActiveWhileRepaired) {
+  std::string a = RegisterNode("node-a", 4);
+  std::string b = RegisterNode("node-b", 4);
+  v1::Operation op = CreateInstance("two", "gemma-3-4b-it", "S", 2);
+  DriveSteps();
+  ReportAll(a, v1::ReplicaStatus::READY);
+  ReportAll(b, v1::ReplicaStatus::READY);
+  ASSERT_TRUE(DriveUntilDone(op.id()).has_response());
+  std::string id = InstanceIdOf(op);
+  std::string c = RegisterNode("node-c", 4);
+  MarkDown(a);
+  v1::Instance instance = GetInstance(id);
+  EXPECT_EQ(instance.status(), v1::Instance::ACTIVE) << "node-b still serves";
+  EXPECT_THAT(instance.status_message(), HasSubstr("degraded: 1 of 2"));
+  DriveSteps();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM replicas WHERE node_id = '" + c + "'"), 1)
+      << "spread: the replacement goes to node-c, not next to the survivor on node-b";
+  ReportAll(c, v1::ReplicaStatus::READY);
+  DriveSteps();
+  EXPECT_EQ(GetInstance(id).status(), v1::Instance::ACTIVE);
+  EXPECT_EQ(GetInstance(id).status_message(), "");
+}
+
+TEST_F(OperationStepsTest, ARepairWaitsForCapacityAndAStopSupersedesIt) {
+  std::string a = RegisterNode("node-a", 4);
+  std::string id = ActiveInstance(a);
+  MarkDown(a);
+  DriveSteps();
+  v1::Instance instance = GetInstance(id);
+  EXPECT_EQ(instance.status(), v1::Instance::STARTING);
+  EXPECT_THAT(instance.status_message(), HasSubstr("waiting for capacity"));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM operations WHERE kind = 'RepairInstance' AND NOT done"), 1)
+      << "still trying, not failed";
+  v1::Operation stop = Stop(id);
+  DriveUntilDone(stop.id());
+  EXPECT_EQ(GetInstance(id).status(), v1::Instance::STOPPED);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM operations WHERE kind = 'RepairInstance' AND done AND error IS NOT NULL"), 1);
 }
 
 TEST_F(OperationStepsTest, HeartbeatOfUnknownNodeIsNotFound) {

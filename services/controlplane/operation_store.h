@@ -27,6 +27,9 @@ inline constexpr char kUpdateInstance[] = "UpdateInstance";
 inline constexpr char kDeleteInstance[] = "DeleteInstance";
 inline constexpr char kStartInstance[] = "StartInstance";
 inline constexpr char kStopInstance[] = "StopInstance";
+// Started by the controlplane itself (created_by kSystemSubject) to replace lost replicas.
+inline constexpr char kRepairInstance[] = "RepairInstance";
+inline constexpr char kSystemSubject[] = "system";
 inline constexpr char kCreateCloud[] = "CreateCloud";
 inline constexpr char kCreateFolder[] = "CreateFolder";
 inline constexpr char kSetAccessBindings[] = "SetAccessBindings";
