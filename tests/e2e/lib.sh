@@ -123,18 +123,26 @@ start_controlplane() {
   wait_until 30 "controlplane on $CP_ENDPOINT" '"$DI_BIN_DIR/dictl" --timeout 2s model list' 
 }
 
-# start_agent <name> <gpus> [extra flags]: pid in AGENT_PID.
+# start_agent <name> <gpus> [extra flags]: pid in AGENT_PID. The metrics port is picked free, but another
+# process may take it between the check and the bind: an agent that exits at once is started again on
+# another port (up to 3 tries).
 start_agent() {
   local name="$1" gpus="$2"
   shift 2
-  local lo=$((21000 + RANDOM % 20000))
-  "$DI_BIN_DIR/node-agent" --controlplane "$CP_ENDPOINT" --name "$name" \
-    --gpus "$gpus" --gpu-type H100-80GB --metrics-listen "127.0.0.1:$(free_port)" \
-    --port-range "$lo-$((lo + 500))" --log-dir "$E2E_DIR/engines-$name" --node-key-file "$E2E_DIR/node.key" "$@" \
-    >>"$E2E_DIR/agent-$name.log" 2>&1 &
-  AGENT_PID=$!
+  local attempt
+  for attempt in 1 2 3; do
+    local lo=$((21000 + RANDOM % 20000))
+    "$DI_BIN_DIR/node-agent" --controlplane "$CP_ENDPOINT" --name "$name" \
+      --gpus "$gpus" --gpu-type H100-80GB --metrics-listen "127.0.0.1:$(free_port)" \
+      --port-range "$lo-$((lo + 500))" --log-dir "$E2E_DIR/engines-$name" --node-key-file "$E2E_DIR/node.key" "$@" \
+      >>"$E2E_DIR/agent-$name.log" 2>&1 &
+    AGENT_PID=$!
+    sleep 0.5
+    if kill -0 "$AGENT_PID" 2>/dev/null; then break; fi
+    log "node-agent $name exited at start (attempt $attempt); trying another metrics port"
+  done
   E2E_PIDS+=("$AGENT_PID")
-  wait_until 30 "node $name registered" 'test "$(nodes_named "$name")" = 1' 
+  wait_until 30 "node $name registered" 'test "$(nodes_named "$name")" = 1'
 }
 
 dictl() { "$DI_BIN_DIR/dictl" "$@"; }
