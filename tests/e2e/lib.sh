@@ -109,13 +109,14 @@ wait_until() {
   done
 }
 
-# start_controlplane <port> [extra flags]: runs in the background, pid in CP_PID.
+# start_controlplane <port> [extra flags]: runs in the background, pid in CP_PID; logs to
+# $E2E_DIR/${CP_LOG:-controlplane}.log.
 start_controlplane() {
   local port="$1"
   shift
   "$DI_BIN_DIR/controlplane" serve --database-url "$(dsn_for "$E2E_DB")" --listen "127.0.0.1:$port" \
     --metrics-listen "" --heartbeat-interval 500ms --node-timeout 5s "$@" \
-    >>"$E2E_DIR/controlplane.log" 2>&1 &
+    >>"$E2E_DIR/${CP_LOG:-controlplane}.log" 2>&1 &
   CP_PID=$!
   E2E_PIDS+=("$CP_PID")
   CP_ENDPOINT="127.0.0.1:$port"
