@@ -37,6 +37,30 @@ ControlplaneFixture::ControlplaneFixture()
   tx.commit();
 }
 
+void ControlplaneFixture::TearDown() { CheckNoGpuLeak(); }
+
+void ControlplaneFixture::CheckNoGpuLeak() {
+  pqxx::connection conn(db_.dsn());
+  pqxx::work tx(conn);
+  pqxx::result replicas = tx.exec(
+      "SELECT r.id, i.model_id, i.configuration, (SELECT count(*) FROM gpus g WHERE g.replica_id = r.id) "
+      "FROM replicas r JOIN instances i ON i.id = r.instance_id");
+  int64_t held_by_replicas = 0;
+  for (const auto& r : replicas) {
+    const auto* config = catalog_->FindConfiguration(r[1].as<std::string>(), r[2].as<std::string>());
+    ASSERT_NE(config, nullptr);
+    EXPECT_EQ(r[3].as<int64_t>(), config->gpu_count()) << "replica " << r[0].as<std::string>();
+    held_by_replicas += r[3].as<int64_t>();
+  }
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM gpus WHERE replica_id IS NOT NULL")[0].as<int64_t>(), held_by_replicas)
+      << "allocated GPUs == GPUs of existing replicas";
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM replicas r JOIN instances i ON i.id = r.instance_id "
+                     "WHERE r.desired_state = 'RUNNING' AND i.status IN ('STOPPED', 'ERROR', 'DELETED')")[0]
+                .as<int64_t>(),
+            0)
+      << "a stopped, failed or deleted instance wants no replica running";
+}
+
 int64_t ControlplaneFixture::Scalar(const std::string& sql) {
   pqxx::connection conn(db_.dsn());
   pqxx::work tx(conn);

@@ -21,6 +21,12 @@ namespace dedicated::controlplane::testing {
 class ControlplaneFixture : public ::testing::Test {
  protected:
   ControlplaneFixture();
+  // After every test: the GPU accounting invariants hold (CheckNoGpuLeak).
+  void TearDown() override;
+  // Every allocated GPU belongs to a replica that exists, every replica holds exactly its configuration's
+  // GPU count, and no instance that should hold nothing (STOPPED, ERROR, deleted) still wants a replica
+  // running. Failures and cancels must leave nothing behind.
+  void CheckNoGpuLeak();
 
   // Makes every unfinished operation runnable now and runs steps until none is claimable.
   void DriveSteps(int max_steps = 50);
