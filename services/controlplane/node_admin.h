@@ -1,6 +1,6 @@
 #pragma once
 // NodeAdminService (installation admins): the fleet's inventory with free and used GPUs, and draining.
-// A drained node is skipped by placement (node_store.cc LockFreeGpus); its running replicas stay.
+// A drained node is skipped by placement (node_store.cc ReadFreeGpus); its running replicas stay.
 
 #include "absl/status/statusor.h"
 #include "dedicated/v1/node_admin_service.pb.h"

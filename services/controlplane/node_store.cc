@@ -46,11 +46,11 @@ constexpr Sql kUpdateReplicaState{"replica_update_state", R"sql(
 constexpr Sql kDeleteReplica{"replica_delete", "DELETE FROM replicas WHERE id = $1"};
 constexpr Sql kBumpNode{"node_bump_version",
                         "UPDATE nodes SET assignment_version = assignment_version + 1 WHERE id = $1"};
-constexpr Sql kLockFreeGpus{"gpus_lock_free", R"sql(
-  SELECT g.node_id, n.name, g.gpu_index FROM gpus g JOIN nodes n ON n.id = g.node_id
+constexpr Sql kFreeGpus{"gpus_free_by_node", R"sql(
+  SELECT n.id, n.name, string_agg(g.gpu_index::text, ',' ORDER BY g.gpu_index)
+  FROM gpus g JOIN nodes n ON n.id = g.node_id
   WHERE n.state = 'READY' AND NOT n.drained AND n.gpu_type = $1 AND g.replica_id IS NULL
-  ORDER BY n.name, g.gpu_index
-  FOR UPDATE OF g)sql"};
+  GROUP BY n.id, n.name ORDER BY n.name)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(
   INSERT INTO replicas (id, instance_id, ordinal, node_id, desired_state, state)
   VALUES ($1, $2, $3, $4, 'RUNNING', 'PENDING'))sql"};
@@ -150,12 +150,10 @@ std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, con
   return instance_id;
 }
 
-std::vector<FreeGpus> LockFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type) {
+std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type) {
   std::vector<FreeGpus> out;
-  for (const auto& r : db.Exec(tx, kLockFreeGpus, gpu_type)) {
-    std::string node_id = r[0].as<std::string>();
-    if (out.empty() || out.back().node_id != node_id) out.push_back({node_id, r[1].as<std::string>(), {}});
-    out.back().gpu_indices.push_back(r[2].as<int>());
+  for (const auto& r : db.Exec(tx, kFreeGpus, gpu_type)) {
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), ParseIndices(r[2].as<std::string>())});
   }
   return out;
 }

@@ -45,16 +45,18 @@ std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const 
 std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, const std::string& node_id,
                                               const dedicated::v1::ReplicaStatus& status);
 
-// One free-GPU view for placement: the free rows of gpus, locked FOR UPDATE in a fixed order (node name, GPU
-// index) so two placers cannot take the same GPU and cannot deadlock. Not SKIP LOCKED: a placer that
-// skipped the rows another one holds would see "no capacity" while there is some; waiting makes
-// concurrent placements take turns, and the one that waits re-reads which GPUs are still free.
+// The free GPUs of READY, undrained nodes of a type, per node: a plain read, no locks. Placement is
+// optimistic: InsertReplica takes the chosen GPUs with `UPDATE ... WHERE replica_id IS NULL` and a row
+// count check, so a placer that lost a race to a concurrent one gets ABORTED, its transaction is retried,
+// and it decides again on a fresh view. Locking every free GPU instead (FOR UPDATE) serialised all
+// placements and locked thousands of rows per decision on a large fleet; SKIP LOCKED made placers see
+// "no capacity" while there was some.
 struct FreeGpus {
   std::string node_id;
   std::string node_name;
   std::vector<int> gpu_indices;
 };
-std::vector<FreeGpus> LockFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type);
+std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type);
 
 // Inserts a replica on `node_id` holding `gpu_indices`. ABORTED if a GPU was taken meanwhile.
 absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,

@@ -123,10 +123,10 @@ absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db,
     taken_ordinals.insert(r.ordinal);
     used_nodes.insert(r.node_id);
   }
-  // The free GPUs stay locked until this transaction ends, so the decision below and the allocation
-  // are one atomic step: a concurrent placement skips these rows (SKIP LOCKED) instead of double-booking.
+  // Optimistic: decide on an unlocked view; InsertReplica's take of the chosen GPUs fails with ABORTED
+  // (and the step's transaction is retried on a fresh view) if a concurrent placer took one first.
   std::vector<NodeCapacity> nodes;
-  for (FreeGpus& f : LockFreeGpus(tx, db, config->gpu_type())) {
+  for (FreeGpus& f : ReadFreeGpus(tx, db, config->gpu_type())) {
     nodes.push_back({f.node_id, f.node_name, config->gpu_type(), std::move(f.gpu_indices)});
   }
   std::vector<int> missing;
