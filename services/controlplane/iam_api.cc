@@ -417,8 +417,9 @@ absl::StatusOr<v1::Operation> IamApi::SetAccessBindings(DbSession& db, const Req
         // The grant rule applies to what changes: bindings added, and bindings removed (revoking is as
         // powerful as granting). Bindings kept as they are need nothing, so anyone allowed to Set may
         // send back the list they read with a change of their own.
+        const std::vector<v1::AccessBinding> current = LoadAccessBindings(tx, s, req.resource_id());
         std::set<std::string> before, after;
-        for (const v1::AccessBinding& b : LoadAccessBindings(tx, s, req.resource_id())) before.insert(BindingKey(b));
+        for (const v1::AccessBinding& b : current) before.insert(BindingKey(b));
         for (int i = 0; i < req.access_bindings_size(); ++i) {
           const v1::AccessBinding& b = req.access_bindings(i);
           after.insert(BindingKey(b));
@@ -426,7 +427,7 @@ absl::StatusOr<v1::Operation> IamApi::SetAccessBindings(DbSession& db, const Req
             DI_RETURN_IF_ERROR(CheckMayGrant(rc, req.resource_id(), absl::StrCat("access_bindings[", i, "]"), b.role_id()));
           }
         }
-        for (const v1::AccessBinding& b : LoadAccessBindings(tx, s, req.resource_id())) {
+        for (const v1::AccessBinding& b : current) {
           if (!after.contains(BindingKey(b))) {
             DI_RETURN_IF_ERROR(CheckMayGrant(rc, req.resource_id(), "access_bindings", b.role_id()));
           }
