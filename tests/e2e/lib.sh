@@ -26,11 +26,14 @@ fail() {
   exit 1
 }
 
-# A TCP port nobody listens on right now.
+# A TCP port nobody listens on right now, from 10000-15999: below the kernel's ephemeral range (32768+,
+# where every outgoing connection of the parallel tests takes its source port and could take ours between
+# this check and the bind) and clear of tests/lib/pg.sh's 16000-19999. Engine ports of agents started
+# here are drawn from 20000-31999 for the same reason.
 free_port() {
   local port
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % 6000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
@@ -132,7 +135,7 @@ start_agent() {
   shift 2
   local attempt
   for attempt in 1 2 3; do
-    local lo=$((21000 + RANDOM % 20000))
+    local lo=$((20000 + RANDOM % 11500))
     "$DI_BIN_DIR/node-agent" --controlplane "$CP_ENDPOINT" --name "$name" \
       --gpus "$gpus" --gpu-type H100-80GB --metrics-listen "127.0.0.1:$(free_port)" \
       --port-range "$lo-$((lo + 500))" --log-dir "$E2E_DIR/engines-$name" --node-key-file "$E2E_DIR/node.key" "$@" \
