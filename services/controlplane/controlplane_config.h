@@ -24,6 +24,9 @@ struct ControlplaneConfig {
   absl::Duration provision_timeout = absl::Minutes(15);
   // A replica that does not confirm its stop within this time is released anyway.
   absl::Duration stop_timeout = absl::Minutes(2);
+  // A replica leaving in a rolling update is first DRAINING this long: routers stop sending it requests
+  // and its engine finishes those in flight, then it is stopped.
+  absl::Duration drain_grace = absl::Seconds(2);
   absl::Duration heartbeat_interval = absl::Seconds(2);
   // No heartbeat for this long -> node DOWN.
   absl::Duration node_timeout = absl::Seconds(15);

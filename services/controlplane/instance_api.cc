@@ -92,19 +92,13 @@ absl::StatusOr<v1::Operation> InstanceApi::Create(DbSession& db, const RequestCo
     return absl::InvalidArgumentError(
         absl::StrCat("model_id: unknown model \"", req.model_id(), "\" (ModelService.List shows the catalog)"));
   }
-  if (req.configuration() != "S" && req.configuration() != "M" && req.configuration() != "L") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("configuration: must be S, M or L, got \"", req.configuration(), "\""));
-  }
+  DI_RETURN_IF_ERROR(ValidateConfiguration("configuration", req.configuration()));
   if (catalog_->FindConfiguration(req.model_id(), req.configuration()) == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("configuration: model ", req.model_id(), " has no configuration ", req.configuration()));
   }
   int64_t replicas = req.replica_count() == 0 ? 1 : req.replica_count();
-  if (replicas < 1 || replicas > kMaxReplicaCount) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("replica_count: must be between 1 and ", kMaxReplicaCount, ", got ", req.replica_count()));
-  }
+  DI_RETURN_IF_ERROR(ValidateReplicaCount("replica_count", replicas));
   DI_RETURN_IF_ERROR(catalog_->CheckDeployable(req.model_id(), clock_->Now()));
 
   const int64_t gpus = replicas * catalog_->FindConfiguration(req.model_id(), req.configuration())->gpu_count();
@@ -138,9 +132,11 @@ absl::StatusOr<v1::Operation> InstanceApi::Create(DbSession& db, const RequestCo
 absl::StatusOr<v1::Operation> InstanceApi::Update(DbSession& db, const RequestContext& rc,
                                                   const v1::UpdateInstanceRequest& req) {
   DI_RETURN_IF_ERROR(ValidateId("instance_id", req.instance_id()));
+  constexpr char kPaths[] = "name, description, labels, configuration, replica_count";
   if (req.update_mask().paths().empty()) {
-    return absl::InvalidArgumentError("update_mask: is required (paths: name, description, labels)");
+    return absl::InvalidArgumentError(absl::StrCat("update_mask: is required (paths: ", kPaths, ")"));
   }
+  bool change_spec = false;
   for (const std::string& path : req.update_mask().paths()) {
     if (path == "name") {
       DI_RETURN_IF_ERROR(ValidateName("name", req.name()));
@@ -148,12 +144,14 @@ absl::StatusOr<v1::Operation> InstanceApi::Update(DbSession& db, const RequestCo
       DI_RETURN_IF_ERROR(ValidateDescription("description", req.description()));
     } else if (path == "labels") {
       DI_RETURN_IF_ERROR(ValidateLabels("labels", req.labels()));
-    } else if (path == "configuration" || path == "replica_count") {
-      return absl::UnimplementedError(absl::StrCat(
-          "update_mask: changing ", path, " (a rolling update) is not supported yet; create a new instance"));
+    } else if (path == "configuration") {
+      DI_RETURN_IF_ERROR(ValidateConfiguration("configuration", req.configuration()));
+      change_spec = true;
+    } else if (path == "replica_count") {
+      DI_RETURN_IF_ERROR(ValidateReplicaCount("replica_count", req.replica_count()));
+      change_spec = true;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update_mask: unknown path \"", path, "\" (name, description, labels)"));
+      return absl::InvalidArgumentError(absl::StrCat("update_mask: unknown path \"", path, "\" (", kPaths, ")"));
     }
   }
   std::string name_for_error = req.name();
@@ -162,10 +160,14 @@ absl::StatusOr<v1::Operation> InstanceApi::Update(DbSession& db, const RequestCo
     DI_ASSIGN_OR_RETURN(InstanceRow row, LoadInstance(tx, s, req.instance_id(), /*for_update=*/true));
     folder_for_error = row.proto.folder_id();
     if (row.status == "DELETING") return InstanceBusy(row, "it cannot be updated");
+    std::string configuration = row.proto.configuration();
+    int64_t replica_count = row.proto.replica_count();
     for (const std::string& path : req.update_mask().paths()) {
       if (path == "name") row.proto.set_name(req.name());
       if (path == "description") row.proto.set_description(req.description());
       if (path == "labels") *row.proto.mutable_labels() = req.labels();
+      if (path == "configuration") configuration = req.configuration();
+      if (path == "replica_count") replica_count = req.replica_count();
     }
     DI_RETURN_IF_ERROR(UpdateInstanceFields(tx, s, row.proto));
     NewOperation op{.id = NewId("dop"),
@@ -174,12 +176,62 @@ absl::StatusOr<v1::Operation> InstanceApi::Update(DbSession& db, const RequestCo
                     .instance_id = row.proto.id(),
                     .resource_id = row.proto.folder_id(),
                     .created_by = rc.subject_id,
-                    .metadata = InstanceMetadata<v1::UpdateInstanceMetadata>(row.proto.id()),
-                    .response = PackAny(row.proto)};
+                    .metadata = InstanceMetadata<v1::UpdateInstanceMetadata>(row.proto.id())};
+    bool spec_changes = change_spec && (configuration != row.proto.configuration() ||
+                                        replica_count != row.proto.replica_count());
+    if (spec_changes) {
+      DI_ASSIGN_OR_RETURN(bool rolling, PrepareSpecChange(tx, s, row, configuration, replica_count, op.id));
+      if (rolling) {
+        v1::UpdateInstanceMetadata metadata;
+        metadata.set_instance_id(row.proto.id());
+        metadata.set_configuration(configuration);
+        metadata.set_replica_count(replica_count);
+        op.metadata = PackAny(metadata);
+        op.description = absl::StrCat("Roll instance ", row.proto.name(), " out to configuration ", configuration,
+                                      " x ", replica_count, " replicas");
+        op.timeout = config_->provision_timeout;
+        return InsertOperation(tx, s, op);
+      }
+    }
+    op.response = PackAny(row.proto);
     return InsertOperation(tx, s, op);
   });
   if (!op.ok()) return DescribeNameConflict(op.status(), folder_for_error, name_for_error);
   return op;
+}
+
+absl::StatusOr<bool> InstanceApi::PrepareSpecChange(pqxx::work& tx, DbSession& s, InstanceRow& row,
+                                                    const std::string& configuration, int64_t replica_count,
+                                                    const std::string& op_id) {
+  const auto* wanted = catalog_->FindConfiguration(row.proto.model_id(), configuration);
+  if (wanted == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("configuration: model ", row.proto.model_id(), " has no configuration ", configuration));
+  }
+  if (row.status == "STOPPED" || row.status == "ERROR") {
+    // Nothing runs: the new values apply at the next Start (which checks quotas and capacity).
+    row.proto.set_configuration(configuration);
+    row.proto.set_replica_count(replica_count);
+    DI_RETURN_IF_ERROR(UpdateInstanceSpec(tx, s, row.proto));
+    return false;
+  }
+  if (row.status != "ACTIVE") {
+    return InstanceBusy(row, "configuration and replica_count can change while it is ACTIVE, STOPPED or ERROR");
+  }
+  if (std::optional<OperationRow> live = LiveOperationOf(tx, s, row.proto.id()); live.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat("instance ", row.proto.id(), " is busy with operation ",
+                                                      live->proto.id(), " (", live->kind,
+                                                      "); update it when that operation is done"));
+  }
+  DI_RETURN_IF_ERROR(catalog_->CheckDeployable(row.proto.model_id(), clock_->Now()));
+  const auto* current = catalog_->FindConfiguration(row.proto.model_id(), row.proto.configuration());
+  int64_t more_gpus = replica_count * wanted->gpu_count() -
+                      (current == nullptr ? 0 : row.proto.replica_count() * current->gpu_count());
+  if (more_gpus > 0) DI_RETURN_IF_ERROR(CheckFolderQuota(tx, s, *catalog_, row.proto.folder_id(), 0, more_gpus));
+  // The instance stays ACTIVE (it serves throughout); the message shows the roll's progress.
+  DI_RETURN_IF_ERROR(SetInstanceStatus(
+      tx, s, row, "ACTIVE", absl::StrCat("updating to configuration ", configuration, " x ", replica_count), op_id));
+  return true;
 }
 
 absl::StatusOr<v1::Operation> InstanceApi::Delete(DbSession& db, const RequestContext& rc,
@@ -247,8 +299,9 @@ absl::StatusOr<v1::Operation> InstanceApi::Stop(DbSession& db, const RequestCont
     DI_ASSIGN_OR_RETURN(InstanceRow row, LoadInstance(tx, s, req.instance_id(), /*for_update=*/true));
     std::string op_id = NewId("dop");
     std::optional<OperationRow> live = LiveOperationOf(tx, s, row.proto.id());
-    if (live.has_value() && live->kind == kRepairInstance) {
-      // The controlplane's own repair gives way to the user: stopping releases every replica anyway.
+    if (live.has_value() && (live->kind == kRepairInstance || live->kind == kUpdateInstance)) {
+      // A repair or a rolling update gives way to the user: stopping releases every replica anyway, and
+      // the instance keeps the configuration it had before the update.
       FinishOperationWithError(
           tx, s, live->proto.id(), "",
           MakeRpcStatus(absl::StatusCode::kCancelled, absl::StrCat("superseded by stop operation ", op_id)));
@@ -308,10 +361,11 @@ absl::StatusOr<v1::Operation> InstanceApi::CancelOperation(DbSession& db, const 
     if (row.proto.done()) {
       return absl::FailedPreconditionError(absl::StrCat("operation ", row.proto.id(), " is already done"));
     }
-    if (row.kind != kCreateInstance && row.kind != kStartInstance) {
+    if (row.kind != kCreateInstance && row.kind != kStartInstance && row.kind != kUpdateInstance) {
       return absl::FailedPreconditionError(absl::StrCat(
           "operation ", row.proto.id(), " (", row.kind,
-          ") cannot be cancelled: stopping and deleting release resources and are not reversed"));
+          ") cannot be cancelled: stopping, deleting and repairs release or replace resources and are not "
+          "reversed"));
     }
     RequestCancel(tx, s, row.proto.id());
     DI_ASSIGN_OR_RETURN(OperationRow updated, LoadOperation(tx, s, req.operation_id(), /*for_update=*/false));

@@ -12,6 +12,7 @@
 #include "services/catalog/catalog.h"
 #include "services/common/clock.h"
 #include "services/controlplane/controlplane_config.h"
+#include "services/controlplane/instance_store.h"
 #include "services/controlplane/request_context.h"
 #include "services/controlplane/wakeups.h"
 #include "services/storage/db_session.h"
@@ -43,6 +44,12 @@ class InstanceApi {
                                                 const v1::CancelOperationRequest& req);
 
  private:
+  // Update of configuration/replica_count: applies it to a STOPPED/ERROR instance at once (false) or checks
+  // that a rolling update can start on an ACTIVE one (true: the caller inserts a running operation).
+  absl::StatusOr<bool> PrepareSpecChange(pqxx::work& tx, DbSession& db, InstanceRow& row,
+                                         const std::string& configuration, int64_t replica_count,
+                                         const std::string& op_id);
+
   // Body of a state-changing RPC: runs `fn` in a transaction unless the idempotency key names an earlier
   // identical request, in which case that operation is returned.
   template <typename Fn>

@@ -245,7 +245,7 @@ TEST_F(InstanceApiTest, UpdateChangesNameDescriptionAndLabelsAtOnce) {
   EXPECT_EQ(got.labels().at("env"), "prod");
 }
 
-TEST_F(InstanceApiTest, UpdateRefusesEmptyMaskUnknownPathsAndRollingChanges) {
+TEST_F(InstanceApiTest, UpdateRefusesEmptyMaskUnknownPathsAndBadValues) {
   auto op = api_.Create(session_, rc_, ValidCreate());
   v1::UpdateInstanceRequest req;
   req.set_instance_id(InstanceIdOf(*op));
@@ -253,7 +253,10 @@ TEST_F(InstanceApiTest, UpdateRefusesEmptyMaskUnknownPathsAndRollingChanges) {
   req.mutable_update_mask()->add_paths("colour");
   ExpectInvalid(api_.Update(session_, rc_, req).status(), "update_mask");
   req.mutable_update_mask()->set_paths(0, "configuration");
-  EXPECT_EQ(api_.Update(session_, rc_, req).status().code(), absl::StatusCode::kUnimplemented);
+  ExpectInvalid(api_.Update(session_, rc_, req).status(), "configuration");
+  req.mutable_update_mask()->set_paths(0, "replica_count");
+  req.set_replica_count(65);
+  ExpectInvalid(api_.Update(session_, rc_, req).status(), "replica_count");
   req.mutable_update_mask()->set_paths(0, "name");
   req.set_name("Bad Name");
   ExpectInvalid(api_.Update(session_, rc_, req).status(), "name");

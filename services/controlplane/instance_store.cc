@@ -39,10 +39,13 @@ constexpr Sql kUpdateStatus{"instance_update_status", R"sql(
 constexpr Sql kUpdateFields{"instance_update_fields", R"sql(
   UPDATE instances SET name = $2, description = $3, labels = $4::jsonb, updated_at = now()
   WHERE id = $1 AND deleted_at IS NULL)sql"};
+constexpr Sql kUpdateSpec{"instance_update_spec", R"sql(
+  UPDATE instances SET configuration = $2, replica_count = $3, updated_at = now()
+  WHERE id = $1 AND deleted_at IS NULL)sql"};
 
 constexpr Sql kInsertTransition{"transition_insert", R"sql(
-  INSERT INTO state_transitions (instance_id, replica_id, from_state, to_state, operation_id, message)
-  VALUES ($1, NULLIF($2, ''), $3, $4, NULLIF($5, ''), $6))sql"};
+  INSERT INTO state_transitions (instance_id, replica_id, configuration, from_state, to_state, operation_id, message)
+  VALUES ($1, NULLIF($2, ''), $3, $4, $5, NULLIF($6, ''), $7))sql"};
 
 // Keyset pagination, one statement per order so that each can use the (folder_id, created_at, id) index.
 // $2..$4: optional filters (NULL = any). $5: has cursor. $6, $7: cursor key and id. $8: limit.
@@ -118,7 +121,8 @@ std::map<std::string, InstanceRow> LoadInstances(pqxx::transaction_base& tx, DbS
 absl::Status InsertInstance(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {
   db.Exec(tx, kInsertInstance, i.id(), i.folder_id(), i.name(), i.description(), LabelsJson(i.labels()), i.model_id(),
           i.configuration(), i.replica_count(), dedicated::v1::Instance::Status_Name(i.status()));
-  RecordTransition(tx, db, i.id(), "", "", dedicated::v1::Instance::Status_Name(i.status()), "", "");
+  RecordTransition(tx, db, i.id(), "", i.configuration(), "", dedicated::v1::Instance::Status_Name(i.status()), "",
+                   "");
   return absl::OkStatus();
 }
 
@@ -126,7 +130,7 @@ absl::Status SetInstanceStatus(pqxx::work& tx, DbSession& db, InstanceRow& row, 
                                const std::string& message, const std::string& operation_id) {
   db.Exec(tx, kUpdateStatus, row.proto.id(), status, message);
   if (status != row.status) {
-    RecordTransition(tx, db, row.proto.id(), "", row.status, status, operation_id, message);
+    RecordTransition(tx, db, row.proto.id(), "", row.proto.configuration(), row.status, status, operation_id, message);
   }
   row.status = status;
   dedicated::v1::Instance::Status parsed;
@@ -137,6 +141,12 @@ absl::Status SetInstanceStatus(pqxx::work& tx, DbSession& db, InstanceRow& row, 
 
 absl::Status UpdateInstanceFields(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {
   pqxx::result r = db.Exec(tx, kUpdateFields, i.id(), i.name(), i.description(), LabelsJson(i.labels()));
+  if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("instance ", i.id(), " not found"));
+  return absl::OkStatus();
+}
+
+absl::Status UpdateInstanceSpec(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& i) {
+  pqxx::result r = db.Exec(tx, kUpdateSpec, i.id(), i.configuration(), i.replica_count());
   if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("instance ", i.id(), " not found"));
   return absl::OkStatus();
 }
@@ -174,9 +184,9 @@ absl::StatusOr<InstancePage> ListInstances(pqxx::transaction_base& tx, DbSession
 }
 
 void RecordTransition(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& replica_id,
-                      const std::string& from, const std::string& to, const std::string& operation_id,
-                      const std::string& message) {
-  db.Exec(tx, kInsertTransition, instance_id, replica_id, from, to, operation_id, message);
+                      const std::string& configuration, const std::string& from, const std::string& to,
+                      const std::string& operation_id, const std::string& message) {
+  db.Exec(tx, kInsertTransition, instance_id, replica_id, configuration, from, to, operation_id, message);
 }
 
 }  // namespace dedicated::controlplane

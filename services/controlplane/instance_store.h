@@ -44,6 +44,8 @@ absl::Status SetInstanceStatus(pqxx::work& tx, DbSession& db, InstanceRow& row, 
 
 // Name, description and labels from `instance`.
 absl::Status UpdateInstanceFields(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& instance);
+// Configuration and replica_count from `instance` (what its replicas should run).
+absl::Status UpdateInstanceSpec(pqxx::work& tx, DbSession& db, const dedicated::v1::Instance& instance);
 
 struct InstancePage {
   std::vector<dedicated::v1::Instance> instances;
@@ -53,10 +55,14 @@ absl::StatusOr<InstancePage> ListInstances(pqxx::transaction_base& tx, DbSession
                                            const InstanceFilter& filter, InstanceOrder order,
                                            const std::optional<PageCursor>& after, int64_t page_size);
 
-// Writes a state_transitions row for an instance (replica_id empty) or a replica.
+// Writes a state_transitions row for an instance (replica_id empty) or a replica. `configuration` is the
+// replica's (or the instance's): during a rolling update replicas of two configurations serve side by side.
+// Replica to_states: PENDING, STARTING, READY, FAILED, STOPPED (observed by the agent), DRAINING and
+// STOPPING (taken out of service by the controlplane), DELETED (row gone, GPUs freed). A replica serves
+// only while its latest transition is READY.
 void RecordTransition(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& replica_id,
-                      const std::string& from, const std::string& to, const std::string& operation_id,
-                      const std::string& message);
+                      const std::string& configuration, const std::string& from, const std::string& to,
+                      const std::string& operation_id, const std::string& message);
 
 std::string ModelUri(const std::string& folder_id, const std::string& instance_id);
 

@@ -127,9 +127,11 @@ int Serve(const std::vector<std::string>& args) {
   flags.Duration("operation-lease", "DI_OPERATION_LEASE", &config.operation_lease,
                  "how long a claimed operation stays with a worker that stopped answering");
   flags.Duration("provision-timeout", "DI_PROVISION_TIMEOUT", &config.provision_timeout,
-                 "Create/Start fail when engines are not ready within this time");
+                 "Create/Start fail (and rolling updates roll back) when engines are not ready within this time");
   flags.Duration("stop-timeout", "DI_STOP_TIMEOUT", &config.stop_timeout,
                  "a replica that does not confirm its stop within this time is released anyway");
+  flags.Duration("drain-grace", "DI_DRAIN_GRACE", &config.drain_grace,
+                 "in a rolling update, how long a leaving replica gets no new requests before it is stopped");
   flags.Duration("heartbeat-interval", "DI_HEARTBEAT_INTERVAL", &config.heartbeat_interval,
                  "heartbeat interval asked of node-agents");
   flags.Duration("node-timeout", "DI_NODE_TIMEOUT", &config.node_timeout,

@@ -17,7 +17,7 @@ using storage::Sql;
 #define DI_NODE_COLUMNS                                                                                        \
   "n.id, n.name, n.state, n.drained, n.gpu_type, n.gpu_count, n.gpu_memory_bytes, "                           \
   "(SELECT count(*) FROM gpus g WHERE g.node_id = n.id AND g.replica_id IS NOT NULL), "                      \
-  "(SELECT count(*) FROM replicas r WHERE r.node_id = n.id AND r.desired_state = 'RUNNING'), n.labels::text, " \
+  "(SELECT count(*) FROM replicas r WHERE r.node_id = n.id AND r.desired_state <> 'STOPPED'), n.labels::text, " \
   "n.address, n.engine_kind, n.agent_version, (extract(epoch FROM n.registered_at) * 1000000)::bigint, "      \
   "(extract(epoch FROM n.last_heartbeat_at) * 1000000)::bigint"
 

@@ -108,8 +108,9 @@ absl::StatusOr<v1::Assignments> NodeApi::Snapshot(DbSession& db, const std::stri
     a->set_model_id(row.model_id);
     a->set_configuration(row.configuration);
     for (int g : row.gpu_indices) a->add_gpu_indices(g);
-    a->set_desired_state(row.desired_state == "RUNNING" ? v1::ReplicaAssignment::RUNNING
-                                                        : v1::ReplicaAssignment::STOPPED);
+    // A DRAINING replica's engine keeps running (finishing requests in flight) until it is STOPPED.
+    a->set_desired_state(row.desired_state == "STOPPED" ? v1::ReplicaAssignment::STOPPED
+                                                        : v1::ReplicaAssignment::RUNNING);
     // The engine answers to the instance's model_uri and to its bare id (what the gateway accepts).
     std::string names = absl::StrCat(ModelUri(row.folder_id, row.instance_id), ",", row.instance_id);
     for (auto& cmd : catalog_->EngineCommands(row.model_id, row.configuration, names)) {

@@ -36,10 +36,11 @@ constexpr Sql kHeartbeat{"node_heartbeat", R"sql(
   WHERE id = $1 RETURNING id)sql"};
 constexpr Sql kReplicasOfInstance{"replicas_of_instance", R"sql(
   SELECT r.id, r.instance_id, r.ordinal, r.node_id, n.state, r.desired_state, r.state, r.endpoint, r.status_message,
-         extract(epoch FROM now() - r.updated_at)::bigint
+         extract(epoch FROM now() - r.updated_at)::bigint, r.configuration,
+         coalesce(extract(epoch FROM now() - r.draining_since) * 1000, 0)::bigint
   FROM replicas r JOIN nodes n ON n.id = r.node_id WHERE r.instance_id = $1 ORDER BY r.ordinal, r.id)sql"};
 constexpr Sql kReplicaForReport{"replica_for_report", R"sql(
-  SELECT instance_id, desired_state, state, endpoint, status_message FROM replicas
+  SELECT instance_id, desired_state, state, endpoint, status_message, configuration FROM replicas
   WHERE id = $1 AND node_id = $2 FOR UPDATE)sql"};
 constexpr Sql kUpdateReplicaState{"replica_update_state", R"sql(
   UPDATE replicas SET state = $2, endpoint = $3, status_message = $4, updated_at = now() WHERE id = $1)sql"};
@@ -52,16 +53,17 @@ constexpr Sql kFreeGpus{"gpus_free_by_node", R"sql(
   WHERE n.state = 'READY' AND NOT n.drained AND n.gpu_type = $1 AND g.replica_id IS NULL
   GROUP BY n.id, n.name ORDER BY n.name)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(
-  INSERT INTO replicas (id, instance_id, ordinal, node_id, desired_state, state)
-  VALUES ($1, $2, $3, $4, 'RUNNING', 'PENDING'))sql"};
+  INSERT INTO replicas (id, instance_id, ordinal, node_id, configuration, desired_state, state)
+  VALUES ($1, $2, $3, $4, $5, 'RUNNING', 'PENDING'))sql"};
 constexpr Sql kTakeGpus{"gpus_take", R"sql(
   UPDATE gpus SET replica_id = $1
   WHERE node_id = $2 AND gpu_index = ANY(string_to_array($3, ',')::int[]) AND replica_id IS NULL)sql"};
-constexpr Sql kStopReplicas{"replicas_stop", R"sql(
-  UPDATE replicas SET desired_state = 'STOPPED', updated_at = now()
-  WHERE instance_id = $1 AND desired_state = 'RUNNING' RETURNING id, node_id, state)sql"};
+constexpr Sql kStopReplica{"replica_stop", R"sql(
+  UPDATE replicas SET desired_state = 'STOPPED', draining_since = NULL, updated_at = now() WHERE id = $1)sql"};
+constexpr Sql kDrainReplica{"replica_drain", R"sql(
+  UPDATE replicas SET desired_state = 'DRAINING', draining_since = now(), updated_at = now() WHERE id = $1)sql"};
 constexpr Sql kAssignments{"node_assignments", R"sql(
-  SELECT r.id, r.instance_id, i.folder_id, i.model_id, i.configuration, r.desired_state,
+  SELECT r.id, r.instance_id, i.folder_id, i.model_id, r.configuration, r.desired_state,
          coalesce((SELECT string_agg(g.gpu_index::text, ',' ORDER BY g.gpu_index) FROM gpus g
                    WHERE g.replica_id = r.id), '')
   FROM replicas r JOIN instances i ON i.id = r.instance_id WHERE r.node_id = $1 ORDER BY r.id)sql"};
@@ -118,6 +120,8 @@ std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const 
     row.endpoint = r[7].as<std::string>();
     row.status_message = r[8].as<std::string>();
     row.seconds_since_update = r[9].as<int64_t>();
+    row.configuration = r[10].as<std::string>();
+    row.draining_for = absl::Milliseconds(r[11].as<int64_t>());
     out.push_back(std::move(row));
   }
   return out;
@@ -130,11 +134,12 @@ std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, con
   std::string instance_id = r[0][0].as<std::string>();
   std::string desired = r[0][1].as<std::string>();
   std::string old_state = r[0][2].as<std::string>();
+  std::string configuration = r[0][5].as<std::string>();
   std::string state = dedicated::v1::ReplicaStatus::State_Name(status.state());
   if (status.state() == dedicated::v1::ReplicaStatus::STATE_UNSPECIFIED) return instance_id;
   if (desired == "STOPPED" && (state == "STOPPED" || state == "FAILED")) {
     // The engine is gone: the replica and its GPU reservation go with it.
-    RecordTransition(tx, db, instance_id, status.replica_id(), old_state, "DELETED", "", status.message());
+    RecordTransition(tx, db, instance_id, status.replica_id(), configuration, old_state, "DELETED", "", status.message());
     db.Exec(tx, kDeleteReplica, status.replica_id());
     db.Exec(tx, kBumpNode, node_id);
     return instance_id;
@@ -145,7 +150,7 @@ std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, con
   }
   db.Exec(tx, kUpdateReplicaState, status.replica_id(), state, status.endpoint(), status.message());
   if (state != old_state) {
-    RecordTransition(tx, db, instance_id, status.replica_id(), old_state, state, "", status.message());
+    RecordTransition(tx, db, instance_id, status.replica_id(), configuration, old_state, state, "", status.message());
   }
   return instance_id;
 }
@@ -159,35 +164,65 @@ std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::str
 }
 
 absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,
-                           const std::string& instance_id, int ordinal, const std::string& node_id,
-                           const std::vector<int>& gpu_indices) {
-  db.Exec(tx, kInsertReplica, replica_id, instance_id, ordinal, node_id);
+                           const std::string& instance_id, const std::string& configuration, int ordinal,
+                           const std::string& node_id, const std::vector<int>& gpu_indices) {
+  db.Exec(tx, kInsertReplica, replica_id, instance_id, ordinal, node_id, configuration);
   pqxx::result r = db.Exec(tx, kTakeGpus, replica_id, node_id, absl::StrJoin(gpu_indices, ","));
   if (r.affected_rows() != gpu_indices.size()) {
     return absl::AbortedError("a GPU chosen for placement was taken concurrently; retrying");
   }
-  RecordTransition(tx, db, instance_id, replica_id, "", "PENDING", "", "placed on node " + node_id);
+  RecordTransition(tx, db, instance_id, replica_id, configuration, "", "PENDING", "", "placed on node " + node_id);
   db.Exec(tx, kBumpNode, node_id);
   return absl::OkStatus();
 }
 
-int ReleaseReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& operation_id,
-                    absl::Duration stop_timeout) {
-  for (const auto& r : db.Exec(tx, kStopReplicas, instance_id)) db.Exec(tx, kBumpNode, r[1].as<std::string>());
+int RetireReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                   const std::set<std::string>& replica_ids, const RetireOptions& options) {
   int remaining = 0;
-  for (const ReplicaRow& replica : ReplicasOfInstance(tx, db, instance_id)) {
+  for (ReplicaRow& replica : ReplicasOfInstance(tx, db, instance_id)) {
+    if (!replica_ids.empty() && !replica_ids.contains(replica.id)) continue;
+    const bool serving = replica.state == "READY" && replica.node_state != "DOWN";
+    if (replica.desired_state == "RUNNING" && serving && options.drain_grace > absl::ZeroDuration()) {
+      // Routers drop it now; its engine finishes what is in flight, then stops (below, on a later call).
+      db.Exec(tx, kDrainReplica, replica.id);
+      RecordTransition(tx, db, instance_id, replica.id, replica.configuration, replica.state, "DRAINING",
+                       options.operation_id, "");
+      ++remaining;
+      continue;
+    }
+    if (replica.desired_state == "DRAINING" && serving && replica.draining_for < options.drain_grace) {
+      ++remaining;
+      continue;
+    }
+    if (replica.desired_state != "STOPPED") {
+      db.Exec(tx, kStopReplica, replica.id);
+      db.Exec(tx, kBumpNode, replica.node_id);
+      if (replica.desired_state == "RUNNING") {
+        RecordTransition(tx, db, instance_id, replica.id, replica.configuration, replica.state, "STOPPING",
+                         options.operation_id, "");
+      }
+      replica.desired_state = "STOPPED";
+      replica.seconds_since_update = 0;
+    }
     bool gone = replica.state == "PENDING" || replica.state == "STOPPED" || replica.state == "FAILED" ||
-                replica.node_state == "DOWN" || replica.seconds_since_update >= absl::ToInt64Seconds(stop_timeout);
+                replica.node_state == "DOWN" ||
+                replica.seconds_since_update >= absl::ToInt64Seconds(options.stop_timeout);
     if (!gone) {
       ++remaining;
       continue;
     }
-    RecordTransition(tx, db, instance_id, replica.id, replica.state, "DELETED", operation_id,
-                     replica.node_state == "DOWN" ? "node down" : "");
+    RecordTransition(tx, db, instance_id, replica.id, replica.configuration, replica.state, "DELETED",
+                     options.operation_id, replica.node_state == "DOWN" ? "node down" : "");
     db.Exec(tx, kDeleteReplica, replica.id);
     db.Exec(tx, kBumpNode, replica.node_id);
   }
   return remaining;
+}
+
+int ReleaseReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& operation_id,
+                    absl::Duration stop_timeout) {
+  return RetireReplicas(tx, db, instance_id, {},
+                        RetireOptions{.operation_id = operation_id, .stop_timeout = stop_timeout});
 }
 
 std::vector<std::string> DropLostReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
@@ -199,7 +234,7 @@ std::vector<std::string> DropLostReplicas(pqxx::work& tx, DbSession& db, const s
     if (!node_down && replica.state != "FAILED") continue;
     std::string why = node_down ? "node down" : absl::StrCat("engine failed: ", replica.status_message);
     lost.push_back(absl::StrCat("replica ", replica.ordinal, " on node ", replica.node_id, ": ", why));
-    RecordTransition(tx, db, instance_id, replica.id, replica.state, "DELETED", operation_id, why);
+    RecordTransition(tx, db, instance_id, replica.id, replica.configuration, replica.state, "DELETED", operation_id, why);
     db.Exec(tx, kDeleteReplica, replica.id);
     db.Exec(tx, kBumpNode, replica.node_id);
   }

@@ -2,6 +2,7 @@
 // SQL for nodes, their GPUs and the replicas placed on them.
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ struct ReplicaRow {
   std::string status_message;
   // Seconds since desired_state became STOPPED (or the last update).
   int64_t seconds_since_update = 0;
+  // The configuration the replica was placed for (it differs from the instance's during a rolling update).
+  std::string configuration;
+  // How long it has been DRAINING (zero unless desired_state is DRAINING).
+  absl::Duration draining_for = absl::ZeroDuration();
 };
 
 std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id);
@@ -60,14 +65,26 @@ std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::str
 
 // Inserts a replica on `node_id` holding `gpu_indices`. ABORTED if a GPU was taken meanwhile.
 absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,
-                           const std::string& instance_id, int ordinal, const std::string& node_id,
-                           const std::vector<int>& gpu_indices);
+                           const std::string& instance_id, const std::string& configuration, int ordinal,
+                           const std::string& node_id, const std::vector<int>& gpu_indices);
 
 // Asks the agents to stop every replica of the instance and deletes the replicas that are already stopped,
 // failed, never started, on a DOWN node, or stuck stopping longer than `stop_timeout` (their GPUs are freed
 // with them). Returns how many replicas remain.
 int ReleaseReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& operation_id,
                     absl::Duration stop_timeout);
+
+struct RetireOptions {
+  std::string operation_id;
+  // A READY replica first DRAINS this long (routers stop sending it requests, its engine finishes the ones
+  // in flight) before it is asked to stop. Zero: stop at once.
+  absl::Duration drain_grace = absl::ZeroDuration();
+  absl::Duration stop_timeout = absl::Minutes(2);
+};
+// Takes the given replicas of an instance (all when `replica_ids` is empty) out of service: drain, stop,
+// delete once stopped, as ReleaseReplicas does. Call it again until it returns 0 (replicas remaining).
+int RetireReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                   const std::set<std::string>& replica_ids, const RetireOptions& options);
 
 // The desired state of one node's replicas.
 struct AssignmentRow {

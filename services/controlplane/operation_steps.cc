@@ -1,5 +1,6 @@
 #include "services/controlplane/operation_steps.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -49,6 +50,7 @@ absl::StatusOr<StepOutcome> OperationSteps::Step(pqxx::work& tx, DbSession& db, 
   }
   if (op.kind == kStopInstance || op.kind == kDeleteInstance) return Release(tx, db, op, *instance, owner);
   if (op.kind == kRepairInstance) return Repair(tx, db, op, *instance, owner);
+  if (op.kind == kUpdateInstance) return Roll(tx, db, op, *instance, owner);
   FinishOperationWithError(tx, db, op.proto.id(), owner,
                            MakeRpcStatus(absl::StatusCode::kInternal, "no worker for operation kind " + op.kind));
   return Finished("INTERNAL", false);
@@ -110,18 +112,31 @@ absl::StatusOr<StepOutcome> OperationSteps::Provision(pqxx::work& tx, DbSession&
 }
 
 absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance) {
-  const auto* config = catalog_->FindConfiguration(instance.proto.model_id(), instance.proto.configuration());
+  return PlaceReplicasOf(tx, db, instance, instance.proto.configuration(), instance.proto.replica_count());
+}
+
+absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, const InstanceRow& instance,
+                                             const std::string& configuration, int64_t count) {
+  const auto* config = catalog_->FindConfiguration(instance.proto.model_id(), configuration);
   if (config == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat("configuration ", instance.proto.configuration(), " of model ",
+    return absl::FailedPreconditionError(absl::StrCat("configuration ", configuration, " of model ",
                                                       instance.proto.model_id(), " is not in the catalog"));
   }
   const int need = static_cast<int>(config->gpu_count());
   std::set<int> taken_ordinals;
   std::set<std::string> used_nodes;
+  int64_t have = 0;
   for (const ReplicaRow& r : ReplicasOfInstance(tx, db, instance.proto.id())) {
     if (r.desired_state != "RUNNING") continue;
     taken_ordinals.insert(r.ordinal);
     used_nodes.insert(r.node_id);
+    if (r.configuration == configuration) ++have;
+  }
+  if (have >= count) return absl::OkStatus();
+  // Ordinals name replica slots; during a rolling update old and new replicas hold different ones.
+  std::vector<int> missing;
+  for (int ordinal = 0; static_cast<int64_t>(missing.size()) < count - have; ++ordinal) {
+    if (!taken_ordinals.contains(ordinal)) missing.push_back(ordinal);
   }
   // Optimistic: decide on an unlocked view; InsertReplica's take of the chosen GPUs fails with ABORTED
   // (and the step's transaction is retried on a fresh view) if a concurrent placer took one first.
@@ -129,11 +144,6 @@ absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db,
   for (FreeGpus& f : ReadFreeGpus(tx, db, config->gpu_type())) {
     nodes.push_back({f.node_id, f.node_name, config->gpu_type(), std::move(f.gpu_indices)});
   }
-  std::vector<int> missing;
-  for (int ordinal = 0; ordinal < instance.proto.replica_count(); ++ordinal) {
-    if (!taken_ordinals.contains(ordinal)) missing.push_back(ordinal);
-  }
-  if (missing.empty()) return absl::OkStatus();
   DI_ASSIGN_OR_RETURN(std::vector<ReplicaPlacement> placements,
                       PlaceReplicas(std::move(nodes), PlacementRequest{.instance_id = instance.proto.id(),
                                                                        .gpu_type = config->gpu_type(),
@@ -141,8 +151,8 @@ absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db,
                                                                        .replicas = static_cast<int>(missing.size()),
                                                                        .nodes_in_use = used_nodes}));
   for (size_t i = 0; i < missing.size(); ++i) {
-    DI_RETURN_IF_ERROR(InsertReplica(tx, db, NewId("drp"), instance.proto.id(), missing[i], placements[i].node_id,
-                                     placements[i].gpus));
+    DI_RETURN_IF_ERROR(InsertReplica(tx, db, NewId("drp"), instance.proto.id(), configuration, missing[i],
+                                     placements[i].node_id, placements[i].gpus));
   }
   return absl::OkStatus();
 }
@@ -251,6 +261,138 @@ absl::StatusOr<StepOutcome> OperationSteps::Repair(pqxx::work& tx, DbSession& db
       absl::StrCat("replacing lost replicas: ", now.ready, " of ", instance.proto.replica_count(), " ready"),
       op.proto.id()));
   return Again(absl::Seconds(1), placed_any || !lost.empty());
+}
+
+namespace {
+
+// The replicas a rolling update keeps: up to `count` RUNNING replicas of `configuration`, serving ones
+// first, then by ordinal. Every other replica of the instance is retired.
+std::set<std::string> ReplicasToKeep(const std::vector<ReplicaRow>& replicas, const std::string& configuration,
+                                     int64_t count, int* ready) {
+  std::vector<const ReplicaRow*> candidates;
+  for (const ReplicaRow& r : replicas) {
+    if (r.desired_state == "RUNNING" && r.configuration == configuration) candidates.push_back(&r);
+  }
+  auto serving = [](const ReplicaRow* r) { return r->state == "READY" && r->node_state != "DOWN"; };
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [&](const ReplicaRow* a, const ReplicaRow* b) { return serving(a) && !serving(b); });
+  std::set<std::string> keep;
+  *ready = 0;
+  for (const ReplicaRow* r : candidates) {
+    if (static_cast<int64_t>(keep.size()) == count) break;
+    keep.insert(r->id);
+    if (serving(r)) ++*ready;
+  }
+  return keep;
+}
+
+std::set<std::string> AllBut(const std::vector<ReplicaRow>& replicas, const std::set<std::string>& keep) {
+  std::set<std::string> out;
+  for (const ReplicaRow& r : replicas) {
+    if (!keep.contains(r.id)) out.insert(r.id);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<StepOutcome> OperationSteps::Roll(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                                 InstanceRow& instance, const std::string& owner) {
+  v1::UpdateInstanceMetadata target;
+  if (!op.proto.metadata().UnpackTo(&target) || target.configuration().empty()) {
+    FinishOperationWithError(tx, db, op.proto.id(), owner,
+                             MakeRpcStatus(absl::StatusCode::kInternal, "update operation without a target"));
+    return Finished("INTERNAL", false);
+  }
+  const std::string& id = instance.proto.id();
+  const std::string goal = absl::StrCat("configuration ", target.configuration(), " x ", target.replica_count());
+  if (op.cancel_requested) {
+    return RollBack(tx, db, op, instance, owner, absl::StatusCode::kCancelled,
+                    "operation cancelled by request; the instance keeps its previous configuration");
+  }
+  if (op.deadline_passed) {
+    return RollBack(tx, db, op, instance, owner, absl::StatusCode::kDeadlineExceeded,
+                    absl::StrCat("new replicas of instance ", id, " were not ready within ",
+                                 absl::FormatDuration(config_->provision_timeout), "; rolled back"));
+  }
+  std::vector<ReplicaRow> replicas = ReplicasOfInstance(tx, db, id);
+  for (const ReplicaRow& r : replicas) {
+    if (r.desired_state == "RUNNING" && r.configuration == target.configuration() && r.state == "FAILED") {
+      return RollBack(tx, db, op, instance, owner, absl::StatusCode::kInternal,
+                      absl::StrCat("new replica ", r.ordinal, " on node ", r.node_id, " failed: ", r.status_message,
+                                   "; rolled back"));
+    }
+  }
+  // Replicas on dead nodes are gone either way: new ones get placed again, old ones were leaving.
+  std::vector<std::string> lost = DropLostReplicas(tx, db, id, op.proto.id());
+  if (!lost.empty()) replicas = ReplicasOfInstance(tx, db, id);
+
+  int ready = 0;
+  std::set<std::string> keep = ReplicasToKeep(replicas, target.configuration(), target.replica_count(), &ready);
+  if (static_cast<int64_t>(keep.size()) < target.replica_count()) {
+    absl::Status placed = PlaceReplicasOf(tx, db, instance, target.configuration(), target.replica_count());
+    if (placed.code() == absl::StatusCode::kResourceExhausted) {
+      return RollBack(tx, db, op, instance, owner, placed.code(), absl::StrCat(placed.message(), "; rolled back"));
+    }
+    DI_RETURN_IF_ERROR(placed);
+    DI_RETURN_IF_ERROR(ShowRollProgress(tx, db, instance, absl::StrCat("updating to ", goal, ": placed new replicas"),
+                                        op.proto.id()));
+    return Again(absl::Seconds(1), /*assignments_changed=*/true);
+  }
+  if (ready < target.replica_count()) {
+    DI_RETURN_IF_ERROR(ShowRollProgress(
+        tx, db, instance,
+        absl::StrCat("updating to ", goal, ": ", ready, " of ", target.replica_count(), " new replicas ready"),
+        op.proto.id()));
+    return Again(absl::Seconds(1), !lost.empty());
+  }
+  // Every new replica serves: the others drain, then stop.
+  std::set<std::string> retire = AllBut(replicas, keep);
+  int remaining = retire.empty() ? 0
+                                 : RetireReplicas(tx, db, id, retire,
+                                                  RetireOptions{.operation_id = op.proto.id(),
+                                                                .drain_grace = config_->drain_grace,
+                                                                .stop_timeout = config_->stop_timeout});
+  if (remaining > 0) {
+    DI_RETURN_IF_ERROR(ShowRollProgress(
+        tx, db, instance, absl::StrCat("updating to ", goal, ": retiring ", remaining, " old replica(s)"),
+        op.proto.id()));
+    return Again(kReleasePoll, true);
+  }
+  instance.proto.set_configuration(target.configuration());
+  instance.proto.set_replica_count(target.replica_count());
+  DI_RETURN_IF_ERROR(UpdateInstanceSpec(tx, db, instance.proto));
+  DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "ACTIVE", "", op.proto.id()));
+  FinishOperationWithResponse(tx, db, op.proto.id(), owner, PackAny(instance.proto));
+  return Finished("ok", !retire.empty() || !lost.empty());
+}
+
+absl::StatusOr<StepOutcome> OperationSteps::RollBack(pqxx::work& tx, DbSession& db, const OperationRow& op,
+                                                     InstanceRow& instance, const std::string& owner,
+                                                     absl::StatusCode code, const std::string& message) {
+  // The instance still carries its previous configuration and replica_count: keep what matches them,
+  // stop everything else at once (a failure path; engines get SIGTERM and finish what is in flight).
+  const std::string& id = instance.proto.id();
+  std::vector<ReplicaRow> replicas = ReplicasOfInstance(tx, db, id);
+  int ready = 0;
+  std::set<std::string> keep =
+      ReplicasToKeep(replicas, instance.proto.configuration(), instance.proto.replica_count(), &ready);
+  std::set<std::string> retire = AllBut(replicas, keep);
+  if (!retire.empty()) {
+    RetireReplicas(tx, db, id, retire,
+                   RetireOptions{.operation_id = op.proto.id(), .stop_timeout = config_->stop_timeout});
+  }
+  DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "ACTIVE", "", op.proto.id()));
+  FinishOperationWithError(tx, db, op.proto.id(), owner, MakeRpcStatus(code, message));
+  // Old replicas lost during the roll are replaced by a repair, as for any ACTIVE instance.
+  DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, db, id, config_->provision_timeout));
+  return Finished(absl::StatusCodeToString(code), true);
+}
+
+absl::Status OperationSteps::ShowRollProgress(pqxx::work& tx, DbSession& db, InstanceRow& instance,
+                                              const std::string& message, const std::string& operation_id) {
+  if (instance.proto.status_message() == message) return absl::OkStatus();
+  return SetInstanceStatus(tx, db, instance, "ACTIVE", message, operation_id);
 }
 
 absl::Status ReconcileActiveInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id,

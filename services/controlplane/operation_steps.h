@@ -9,6 +9,12 @@
 //                cancel requested -> release replicas -> Create: instance removed, Start: STOPPED
 // Stop:          release replicas -> STOPPED (done)
 // Delete:        release replicas -> DELETED (done, response Empty)
+// Update (configuration/replica_count of an ACTIVE instance; the target is in the operation's metadata,
+//         the instance keeps its previous values until the end, and stays ACTIVE throughout):
+//                place replicas of the target -> all of them READY -> the others DRAIN (routers stop
+//                sending them requests) for drain_grace, then stop -> instance takes the target (done)
+//                no capacity, a new engine failing, the deadline or Cancel -> roll back: keep what matches
+//                the previous values, stop the rest at once (done with error)
 
 #include <memory>
 #include <string>
@@ -50,10 +56,19 @@ class OperationSteps {
                                       const std::string& owner);
   absl::StatusOr<StepOutcome> Repair(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
                                      const std::string& owner);
+  absl::StatusOr<StepOutcome> Roll(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
+                                   const std::string& owner);
+  absl::StatusOr<StepOutcome> RollBack(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
+                                       const std::string& owner, absl::StatusCode code, const std::string& message);
+  absl::Status ShowRollProgress(pqxx::work& tx, DbSession& db, InstanceRow& instance, const std::string& message,
+                                const std::string& operation_id);
   absl::StatusOr<StepOutcome> CancelProvision(pqxx::work& tx, DbSession& db, const OperationRow& op,
                                               InstanceRow& instance, const std::string& owner);
   // Puts the missing replicas on nodes with free GPUs. RESOURCE_EXHAUSTED says what was needed and free.
   absl::Status PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance);
+  // Places replicas of `configuration` until `count` of them are meant to run (ordinals: the lowest free).
+  absl::Status PlaceReplicasOf(pqxx::work& tx, DbSession& db, const InstanceRow& instance,
+                               const std::string& configuration, int64_t count);
   // Instance -> ERROR, replicas released, operation done with `code`.
   StepOutcome Fail(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
                    const std::string& owner, absl::StatusCode code, const std::string& message);

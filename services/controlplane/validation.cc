@@ -75,4 +75,15 @@ absl::Status ValidatePageSize(absl::string_view field, int64_t page_size, int64_
   return absl::OkStatus();
 }
 
+absl::Status ValidateConfiguration(absl::string_view field, absl::string_view configuration) {
+  if (configuration == "S" || configuration == "M" || configuration == "L") return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(field, ": must be S, M or L, got \"", configuration, "\""));
+}
+
+absl::Status ValidateReplicaCount(absl::string_view field, int64_t replica_count) {
+  if (replica_count >= 1 && replica_count <= kMaxReplicaCount) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": must be between 1 and ", kMaxReplicaCount, ", got ", replica_count));
+}
+
 }  // namespace dedicated::controlplane

@@ -25,6 +25,10 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id);
 absl::Status ValidateDescription(absl::string_view field, absl::string_view description);
 // At most 64 labels; keys [a-z][-_./\@0-9a-z]{0,62}; values [-_./\@0-9a-z]{0,63}.
 absl::Status ValidateLabels(absl::string_view field, const google::protobuf::Map<std::string, std::string>& labels);
+// "S", "M" or "L" (whether the model offers it is the catalog's question).
+absl::Status ValidateConfiguration(absl::string_view field, absl::string_view configuration);
+// 1..kMaxReplicaCount.
+absl::Status ValidateReplicaCount(absl::string_view field, int64_t replica_count);
 // 0 means the default (100); otherwise 1..1000. Returns the effective size through `out`.
 absl::Status ValidatePageSize(absl::string_view field, int64_t page_size, int64_t* out);
 

@@ -213,6 +213,15 @@ TEST_F(CliTest, UpdateWithoutFlagsIsUsageError) {
   EXPECT_EQ(Run({"instance", "update", "inst-1", "--wait"}).code, kExitUsage);
 }
 
+TEST_F(CliTest, UpdateRejectsBadConfigAndReplicas) {
+  Result r = Run({"instance", "update", "inst-1", "--config", "XL"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--config"));
+  r = Run({"instance", "update", "inst-1", "--replicas", "0"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("--replicas"));
+}
+
 TEST_F(CliTest, UpdateRejectsBadLabels) {
   Result r = Run({"instance", "update", "inst-1", "--labels", "k"});
   EXPECT_EQ(r.code, kExitUsage);

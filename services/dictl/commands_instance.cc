@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "services/common/ids.h"
@@ -206,6 +207,8 @@ class Update : public InstanceIdCommand {
     flags.Repeated("name", &name_, "new name");
     flags.Repeated("description", &description_, "new description (\"\" clears it)");
     flags.Repeated("labels", &labels_text_, "replace all labels with k=v,k2=v2 (\"\" removes them all)");
+    flags.Repeated("config", &config_, "new configuration S, M or L (a rolling update of an ACTIVE instance)");
+    flags.Repeated("replicas", &replicas_, "new number of replicas (a rolling update of an ACTIVE instance)");
     flags.Bool("wait", "", &wait_, "wait until the update is done and print the instance");
   }
   int Run(Client& client, const CommandEnv& env) override {
@@ -239,9 +242,23 @@ class Update : public InstanceIdCommand {
       request_.mutable_labels()->insert(labels->begin(), labels->end());
       request_.mutable_update_mask()->add_paths("labels");
     }
+    if (const std::string* text = LastValue(config_)) {
+      absl::StatusOr<std::string> config = ParseConfiguration(*text);
+      if (!config.ok()) return config.status();
+      request_.set_configuration(*config);
+      request_.mutable_update_mask()->add_paths("configuration");
+    }
+    if (const std::string* text = LastValue(replicas_)) {
+      int64_t replicas = 0;
+      if (!absl::SimpleAtoi(*text, &replicas) || replicas < 1) {
+        return absl::InvalidArgumentError(absl::StrCat("--replicas: must be a number of at least 1, got \"", *text, "\""));
+      }
+      request_.set_replica_count(replicas);
+      request_.mutable_update_mask()->add_paths("replica_count");
+    }
     if (request_.update_mask().paths().empty()) {
       return absl::InvalidArgumentError(
-          "nothing to update: give at least one of --name, --description, --labels");
+          "nothing to update: give at least one of --name, --description, --labels, --config, --replicas");
     }
     return absl::OkStatus();
   }
@@ -250,6 +267,8 @@ class Update : public InstanceIdCommand {
   std::vector<std::string> name_;
   std::vector<std::string> description_;
   std::vector<std::string> labels_text_;
+  std::vector<std::string> config_;
+  std::vector<std::string> replicas_;
   bool wait_ = false;
   v1::UpdateInstanceRequest request_;
 };
@@ -371,16 +390,21 @@ Group InstanceGroup() {
                                                          InstanceRpc(&InstanceStub::Delete));
                        }},
               Verb{.name = "update",
-                   .summary = "change the name, description or labels of an instance",
+                   .summary = "change the name, description, labels, configuration or replicas of an instance",
                    .usage =
                        "dictl instance update INSTANCE_ID [--name N] [--description D] [--labels k=v,...]\n"
-                       "       [--wait]",
+                       "       [--config S|M|L] [--replicas K] [--wait]",
                    .description =
                        "Changes only the fields whose flags are given (they form the update mask); at least\n"
-                       "one is required. --labels replaces the whole label set.",
+                       "one is required. --labels replaces the whole label set.\n"
+                       "--config and --replicas on an ACTIVE instance start a rolling update: new replicas\n"
+                       "become ready before old ones drain and stop, so the instance keeps serving; if it\n"
+                       "fails (no capacity, an engine failing, the deadline, `dictl operation cancel`) it\n"
+                       "rolls back. A STOPPED instance takes the new values at its next start.",
                    .examples = {"dictl instance update dinq3v0k8r2m1x7c5b4a --name chat-v2",
                                 "dictl instance update dinq3v0k8r2m1x7c5b4a --labels env=prod --description "
-                                "'' --wait"},
+                                "'' --wait",
+                                "dictl instance update dinq3v0k8r2m1x7c5b4a --config M --replicas 2 --wait"},
                    .make = [] { return std::make_unique<Update>(); }},
               Verb{.name = "operations",
                    .summary = "list the operations of an instance",

@@ -247,6 +247,16 @@ TEST_F(CommandsTest, UpdateMaskNamesExactlyTheFlagsGiven) {
   EXPECT_TRUE(second.labels().empty());
 }
 
+TEST_F(CommandsTest, UpdateOfConfigAndReplicasIsARollingUpdateRequest) {
+  fake_.AddInstance(MakeInstance("inst-1", "chat"));
+  ASSERT_EQ(Run({"instance", "update", "inst-1", "--config", "m", "--replicas", "3"}).code, kExitOk);
+  auto updates = fake_.updates();
+  ASSERT_THAT(updates, SizeIs(1));
+  EXPECT_THAT(updates[0].request.update_mask().paths(), ElementsAre("configuration", "replica_count"));
+  EXPECT_EQ(updates[0].request.configuration(), "M");
+  EXPECT_EQ(updates[0].request.replica_count(), 3);
+}
+
 TEST_F(CommandsTest, StartStopDeleteSendKeysAndDeleteWaitReportsDeletion) {
   fake_.AddInstance(MakeInstance("inst-1", "chat"));
   ASSERT_EQ(Run({"instance", "stop", "inst-1"}).code, kExitOk);

@@ -126,16 +126,16 @@ TEST(Schema, AGpuBelongsToOneReplicaAndIsFreedWithIt) {
     tx.exec("INSERT INTO nodes (id, name, gpu_type, gpu_count, address, engine_kind, state) "
             "VALUES ('n1', 'node-1', 'H100-80GB', 1, '127.0.0.1', 'engine-sim', 'READY')");
     tx.exec("INSERT INTO gpus (node_id, gpu_index) VALUES ('n1', 0)");
-    tx.exec("INSERT INTO replicas (id, instance_id, ordinal, node_id, desired_state, state) "
-            "VALUES ('r1', 'i1', 0, 'n1', 'RUNNING', 'PENDING')");
+    tx.exec("INSERT INTO replicas (id, instance_id, ordinal, node_id, configuration, desired_state, state) "
+            "VALUES ('r1', 'i1', 0, 'n1', 'S', 'RUNNING', 'PENDING')");
     tx.exec("UPDATE gpus SET replica_id = 'r1' WHERE node_id = 'n1' AND gpu_index = 0 AND replica_id IS NULL");
     tx.commit();
   }
   {
     pqxx::work tx(conn);
     // A second running replica with the same ordinal is refused.
-    EXPECT_THROW(tx.exec("INSERT INTO replicas (id, instance_id, ordinal, node_id, desired_state, state) "
-                         "VALUES ('r2', 'i1', 0, 'n1', 'RUNNING', 'PENDING')"),
+    EXPECT_THROW(tx.exec("INSERT INTO replicas (id, instance_id, ordinal, node_id, configuration, desired_state, state) "
+                         "VALUES ('r2', 'i1', 0, 'n1', 'S', 'RUNNING', 'PENDING')"),
                  pqxx::unique_violation);
   }
   {

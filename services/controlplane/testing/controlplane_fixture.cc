@@ -55,7 +55,7 @@ void ControlplaneFixture::CheckNoGpuLeak() {
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM gpus WHERE replica_id IS NOT NULL")[0].as<int64_t>(), held_by_replicas)
       << "allocated GPUs == GPUs of existing replicas";
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM replicas r JOIN instances i ON i.id = r.instance_id "
-                     "WHERE r.desired_state = 'RUNNING' AND i.status IN ('STOPPED', 'ERROR', 'DELETED')")[0]
+                     "WHERE r.desired_state <> 'STOPPED' AND i.status IN ('STOPPED', 'ERROR', 'DELETED')")[0]
                 .as<int64_t>(),
             0)
       << "a stopped, failed or deleted instance wants no replica running";
@@ -116,6 +116,22 @@ void ControlplaneFixture::ReportAll(const std::string& node_id, v1::ReplicaStatu
     s->set_state(state);
     s->set_message(message);
     if (state == v1::ReplicaStatus::READY) s->set_endpoint("127.0.0.1:20001");
+  }
+  auto r = nodes_.Heartbeat(session_, hb);
+  ASSERT_TRUE(r.ok()) << r.status();
+}
+
+void ControlplaneFixture::ActLikeAgent(const std::string& node_id) {
+  auto snapshot = nodes_.Snapshot(session_, node_id);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  v1::HeartbeatRequest hb;
+  hb.set_node_id(node_id);
+  for (const auto& a : snapshot->replicas()) {
+    auto* s = hb.add_replicas();
+    s->set_replica_id(a.replica_id());
+    bool run = a.desired_state() == v1::ReplicaAssignment::RUNNING;
+    s->set_state(run ? v1::ReplicaStatus::READY : v1::ReplicaStatus::STOPPED);
+    if (run) s->set_endpoint("127.0.0.1:20001");
   }
   auto r = nodes_.Heartbeat(session_, hb);
   ASSERT_TRUE(r.ok()) << r.status();

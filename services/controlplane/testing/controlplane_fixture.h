@@ -36,6 +36,9 @@ class ControlplaneFixture : public ::testing::Test {
   std::string RegisterNode(const std::string& name, int gpus, const std::string& gpu_type = "H100-80GB");
   // Reports `state` for every replica the node is assigned, as an agent would.
   void ReportAll(const std::string& node_id, v1::ReplicaStatus::State state, const std::string& message = "");
+  // Does what an agent would with the node's current assignments: replicas meant to run are READY, the
+  // others STOPPED.
+  void ActLikeAgent(const std::string& node_id);
   int FreeGpus();
   int64_t Scalar(const std::string& sql);
 
