@@ -51,23 +51,33 @@ absl::StatusOr<v1::RegisterNodeResponse> NodeApi::Register(DbSession& db, const 
 absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
                                     const google::protobuf::RepeatedPtrField<v1::ReplicaStatus>& statuses,
                                     bool heartbeat) {
+  for (const v1::ReplicaStatus& status : statuses) {
+    if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
+  }
   std::set<std::string> instances;
   DI_RETURN_IF_ERROR(db.InTransaction("replica status", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
-    instances.clear();
-    if (heartbeat) DI_RETURN_IF_ERROR(TouchNodeHeartbeat(tx, s, node_id));
+    // Most heartbeats repeat what is known and lock nothing. News locks its instances first (the lock
+    // order of node_store.h), then the replicas, and the node's own row last.
+    ReportNews news = FindNews(tx, s, node_id, statuses);
+    LockInstances(tx, s, news.instances);
     for (const v1::ReplicaStatus& status : statuses) {
-      if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
-      if (std::optional<std::string> instance = ApplyReplicaStatus(tx, s, node_id, status)) {
-        instances.insert(*instance);
-      }
+      if (news.replicas.contains(status.replica_id())) (void)ApplyReplicaStatus(tx, s, node_id, status);
     }
+    instances = std::move(news.instances);
     for (const std::string& instance_id : instances) {
       DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->provision_timeout));
-      WakeInstanceOperation(tx, s, instance_id);
     }
+    if (heartbeat) DI_RETURN_IF_ERROR(TouchNodeHeartbeat(tx, s, node_id));
     return absl::OkStatus();
   }));
   if (!instances.empty()) {
+    // The operations of these instances look now rather than at their next poll. A separate transaction:
+    // a step locks its operation before its instance, so waking it while holding the instance could deadlock.
+    absl::Status woke = db.InTransaction("wake operations", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
+      for (const std::string& instance_id : instances) WakeInstanceOperation(tx, s, instance_id);
+      return absl::OkStatus();
+    });
+    (void)woke;  // a hint: the operation runs at its next poll anyway
     wakeups_->OperationsChanged();
     wakeups_->AssignmentsChanged();
   }

@@ -29,15 +29,30 @@ void NodeMonitor::Loop() {
       if (mu_.AwaitWithTimeout(absl::Condition(&stop), period)) return;
     }
     std::vector<std::string> down;
+    std::vector<std::string> affected;
     absl::Status status = db.InTransaction("mark nodes down", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
+      down.clear();
+      affected.clear();
+      std::vector<std::string> silent = SilentNodes(tx, s, config_->node_timeout);
+      if (silent.empty()) return absl::OkStatus();
+      // Instances before nodes: the lock order of node_store.h.
+      std::vector<std::string> on_silent = InstancesOnNodes(tx, s, silent);
+      LockInstances(tx, s, std::set<std::string>(on_silent.begin(), on_silent.end()));
       down = MarkSilentNodesDown(tx, s, config_->node_timeout);
       if (down.empty()) return absl::OkStatus();
-      for (const std::string& instance_id : InstancesOnNodes(tx, s, down)) {
+      affected = InstancesOnNodes(tx, s, down);
+      for (const std::string& instance_id : affected) {
         DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->provision_timeout));
-        WakeInstanceOperation(tx, s, instance_id);
       }
       return absl::OkStatus();
     });
+    if (status.ok() && !affected.empty()) {
+      // Separately: a step locks its operation before its instance (see node_api.cc).
+      (void)db.InTransaction("wake operations", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
+        for (const std::string& instance_id : affected) WakeInstanceOperation(tx, s, instance_id);
+        return absl::OkStatus();
+      });
+    }
     if (!status.ok()) {
       LogWarning("node liveness check failed", {{"error", status.ToString()}});
     } else if (!down.empty()) {

@@ -1,5 +1,7 @@
 #include "services/controlplane/node_store.h"
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
@@ -74,6 +76,14 @@ constexpr Sql kMarkDown{"nodes_mark_down", R"sql(
   UPDATE nodes SET state = 'DOWN'
   WHERE state <> 'DOWN' AND last_heartbeat_at < now() - $1::bigint * interval '1 millisecond'
   RETURNING id)sql"};
+constexpr Sql kReportedReplicas{"replicas_reported", R"sql(
+  SELECT id, instance_id, desired_state, state, endpoint, status_message FROM replicas
+  WHERE node_id = $1 AND id = ANY(string_to_array($2, ',')))sql"};
+constexpr Sql kLockInstances{"instances_lock", R"sql(
+  SELECT id FROM instances WHERE id = ANY(string_to_array($1, ',')) ORDER BY id FOR UPDATE)sql"};
+constexpr Sql kSilentNodes{"nodes_silent", R"sql(
+  SELECT id FROM nodes
+  WHERE state <> 'DOWN' AND last_heartbeat_at < now() - $1::bigint * interval '1 millisecond')sql"};
 constexpr Sql kInstancesOnNodes{"instances_on_nodes", R"sql(
   SELECT DISTINCT instance_id FROM replicas WHERE node_id = ANY(string_to_array($1, ',')))sql"};
 
@@ -266,6 +276,38 @@ std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, 
   for (const auto& r : db.Exec(tx, kNodeVersions, absl::StrJoin(node_ids, ","))) {
     out.emplace_back(r[0].as<std::string>(), r[1].as<int64_t>());
   }
+  return out;
+}
+
+ReportNews FindNews(pqxx::work& tx, DbSession& db, const std::string& node_id,
+                    const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses) {
+  std::map<std::string, const dedicated::v1::ReplicaStatus*> by_id;
+  for (const auto& status : statuses) by_id[status.replica_id()] = &status;
+  std::vector<std::string> ids;
+  for (const auto& [id, status] : by_id) ids.push_back(id);
+  ReportNews out;
+  for (const auto& r : db.Exec(tx, kReportedReplicas, node_id, absl::StrJoin(ids, ","))) {
+    const dedicated::v1::ReplicaStatus& status = *by_id.at(r[0].as<std::string>());
+    if (status.state() == dedicated::v1::ReplicaStatus::STATE_UNSPECIFIED) continue;
+    std::string state = dedicated::v1::ReplicaStatus::State_Name(status.state());
+    bool stopped_as_asked = r[2].as<std::string>() == "STOPPED" && (state == "STOPPED" || state == "FAILED");
+    if (stopped_as_asked || state != r[3].as<std::string>() || status.endpoint() != r[4].as<std::string>() ||
+        status.message() != r[5].as<std::string>()) {
+      out.replicas.insert(r[0].as<std::string>());
+      out.instances.insert(r[1].as<std::string>());
+    }
+  }
+  return out;
+}
+
+void LockInstances(pqxx::work& tx, DbSession& db, const std::set<std::string>& instance_ids) {
+  if (instance_ids.empty()) return;
+  db.Exec(tx, kLockInstances, absl::StrJoin(instance_ids, ","));
+}
+
+std::vector<std::string> SilentNodes(pqxx::work& tx, DbSession& db, absl::Duration timeout) {
+  std::vector<std::string> out;
+  for (const auto& r : db.Exec(tx, kSilentNodes, absl::ToInt64Milliseconds(timeout))) out.push_back(r[0].as<std::string>());
   return out;
 }
 

@@ -109,6 +109,24 @@ std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, cons
 std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, DbSession& db,
                                                                 const std::vector<std::string>& node_ids);
 
+// Lock order: an instance, then its live operation, then its replicas, then the nodes they touch
+// (assignment versions). Operation steps follow it (LockClaimedOperation); whatever else changes replicas
+// or nodes and then an instance (agent reports, the node monitor) takes the instance locks first, in id
+// order (LockInstances), or the two deadlock.
+
+// The replicas whose state this report changes, and their instances (a plain read: ApplyReplicaStatus
+// decides again under lock).
+struct ReportNews {
+  std::set<std::string> replicas;
+  std::set<std::string> instances;
+};
+ReportNews FindNews(pqxx::work& tx, DbSession& db, const std::string& node_id,
+                    const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses);
+// SELECT ... FOR UPDATE of the instances, in id order.
+void LockInstances(pqxx::work& tx, DbSession& db, const std::set<std::string>& instance_ids);
+// READY/DRAINING nodes without a heartbeat for `timeout` (a plain read).
+std::vector<std::string> SilentNodes(pqxx::work& tx, DbSession& db, absl::Duration timeout);
+
 // Marks READY/DRAINING nodes without a heartbeat for `timeout` DOWN. Returns their ids.
 std::vector<std::string> MarkSilentNodesDown(pqxx::work& tx, DbSession& db, absl::Duration timeout);
 // Instances that have a replica meant to run on one of the given nodes.

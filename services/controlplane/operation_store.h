@@ -79,7 +79,8 @@ void RequestCancel(pqxx::work& tx, DbSession& db, const std::string& id);
 // transaction so the rows are visible to other workers as leased at once.
 std::vector<std::string> ClaimOperations(pqxx::work& tx, DbSession& db, const std::string& owner, absl::Duration lease,
                                          int limit);
-// Locks a claimed operation for one step; nullopt if the lease was lost or the operation is done.
+// Locks a claimed operation for one step, after its instance; nullopt if the lease was lost or the
+// operation is done. Lock order everywhere: instance, then its operation, then replicas, then nodes.
 std::optional<OperationRow> LockClaimedOperation(pqxx::work& tx, DbSession& db, const std::string& id,
                                                  const std::string& owner);
 // Gives the lease back and schedules the next step.
