@@ -1,5 +1,6 @@
 #include "services/controlplane/node_api.h"
 
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,35 @@ absl::Status ValidateNodeName(const std::string& name) {
     if (!ok) return absl::InvalidArgumentError("name: letters, digits, '-', '.', '_' only");
   }
   return absl::OkStatus();
+}
+
+// What the controlplane knows of a node's running replicas, read without locks: a heartbeat that repeats
+// it (the common case: an agent heartbeats every couple of seconds with every replica it runs) needs no
+// row lock, no reconcile and no wake-up. Belongs in node_store.cc beside ApplyReplicaStatus.
+constexpr storage::Sql kKnownRunningReplicas{"node_known_running_replicas", R"sql(
+  SELECT id, state, endpoint, status_message FROM replicas WHERE node_id = $1 AND desired_state = 'RUNNING')sql"};
+
+struct KnownReplica {
+  std::string state, endpoint, message;
+};
+
+std::map<std::string, KnownReplica> KnownRunningReplicas(pqxx::work& tx, DbSession& db, const std::string& node_id) {
+  std::map<std::string, KnownReplica> out;
+  for (const auto& r : db.Exec(tx, kKnownRunningReplicas, node_id)) {
+    out[r[0].as<std::string>()] = {r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>()};
+  }
+  return out;
+}
+
+// True if applying `status` would change nothing: ApplyReplicaStatus would return at its "a heartbeat
+// repeating what we know" check (or ignore an unspecified state). Replicas desired STOPPED are never
+// skipped: their STOPPED report deletes them.
+bool RepeatsKnownState(const std::map<std::string, KnownReplica>& known, const v1::ReplicaStatus& status) {
+  auto it = known.find(status.replica_id());
+  if (it == known.end()) return false;
+  if (status.state() == v1::ReplicaStatus::STATE_UNSPECIFIED) return true;
+  return v1::ReplicaStatus::State_Name(status.state()) == it->second.state &&
+         status.endpoint() == it->second.endpoint && status.message() == it->second.message;
 }
 
 google::protobuf::Duration ToProto(absl::Duration d) {
@@ -51,14 +81,27 @@ absl::StatusOr<v1::RegisterNodeResponse> NodeApi::Register(DbSession& db, const 
 absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
                                     const google::protobuf::RepeatedPtrField<v1::ReplicaStatus>& statuses,
                                     bool heartbeat) {
+  for (const v1::ReplicaStatus& status : statuses) {
+    if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
+  }
   std::set<std::string> instances;
+  bool may_remove_replicas = false;
   DI_RETURN_IF_ERROR(db.InTransaction("replica status", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
     instances.clear();
-    if (heartbeat) DI_RETURN_IF_ERROR(TouchNodeHeartbeat(tx, s, node_id));
+    may_remove_replicas = false;
+    std::map<std::string, KnownReplica> known;
+    if (heartbeat) {
+      DI_RETURN_IF_ERROR(TouchNodeHeartbeat(tx, s, node_id));
+      if (!statuses.empty()) known = KnownRunningReplicas(tx, s, node_id);
+    }
     for (const v1::ReplicaStatus& status : statuses) {
-      if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
+      // Only heartbeats are filtered: an immediate report is news by definition.
+      if (heartbeat && RepeatsKnownState(known, status)) continue;
       if (std::optional<std::string> instance = ApplyReplicaStatus(tx, s, node_id, status)) {
         instances.insert(*instance);
+        // A STOPPED or FAILED engine may take its replica row (and the node's assignment) with it.
+        may_remove_replicas = may_remove_replicas || status.state() == v1::ReplicaStatus::STOPPED ||
+                              status.state() == v1::ReplicaStatus::FAILED;
       }
     }
     for (const std::string& instance_id : instances) {
@@ -67,10 +110,9 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
     }
     return absl::OkStatus();
   }));
-  if (!instances.empty()) {
-    wakeups_->OperationsChanged();
-    wakeups_->AssignmentsChanged();
-  }
+  if (!instances.empty()) wakeups_->OperationsChanged();
+  // A READY report changes no node's assignments; only a removed replica does (the agent must forget it).
+  if (may_remove_replicas) wakeups_->AssignmentsChanged();
   return absl::OkStatus();
 }
 

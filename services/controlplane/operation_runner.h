@@ -39,7 +39,14 @@ class OperationRunner {
   bool RunOne(storage::DbSession& db);
 
  private:
+  // A worker claims up to this many runnable operations in one transaction and steps them one by one:
+  // under load that saves a claim transaction per step, and leases (seconds) outlast a few steps (ms).
+  static constexpr int kClaimBatch = 4;
+
   void Loop();
+  // Claims up to `limit` operations and runs one step of each; returns how many were claimed.
+  int RunClaimed(storage::DbSession& db, int limit);
+  void RunStep(storage::DbSession& db, const std::string& id);
 
   const ControlplaneConfig* config_;
   OperationSteps* steps_;
