@@ -48,6 +48,9 @@ class AssignmentHub {
   int subscribers() const;
 
  private:
+  // A poke waits at least this long after the previous poll, so that a burst of pokes costs one poll.
+  static constexpr absl::Duration kMinPokeGap = absl::Milliseconds(20);
+
   void Loop();
   void PollOnce(storage::DbSession& db);
 

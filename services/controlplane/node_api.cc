@@ -55,13 +55,19 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
     if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
   }
   std::set<std::string> instances;
+  bool may_remove_replicas = false;
   DI_RETURN_IF_ERROR(db.InTransaction("replica status", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
     // Most heartbeats repeat what is known and lock nothing. News locks its instances first (the lock
     // order of node_store.h), then the replicas, and the node's own row last.
     ReportNews news = FindNews(tx, s, node_id, statuses);
     LockInstances(tx, s, news.instances);
+    may_remove_replicas = false;
     for (const v1::ReplicaStatus& status : statuses) {
-      if (news.replicas.contains(status.replica_id())) (void)ApplyReplicaStatus(tx, s, node_id, status);
+      if (!news.replicas.contains(status.replica_id())) continue;
+      (void)ApplyReplicaStatus(tx, s, node_id, status);
+      // A STOPPED or FAILED engine may take its replica row (and the node's assignment) with it.
+      may_remove_replicas = may_remove_replicas || status.state() == v1::ReplicaStatus::STOPPED ||
+                            status.state() == v1::ReplicaStatus::FAILED;
     }
     instances = std::move(news.instances);
     for (const std::string& instance_id : instances) {
@@ -79,8 +85,9 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
     });
     (void)woke;  // a hint: the operation runs at its next poll anyway
     wakeups_->OperationsChanged();
-    wakeups_->AssignmentsChanged();
   }
+  // A READY report changes no node's assignments; only a removed replica does (the agent must forget it).
+  if (may_remove_replicas) wakeups_->AssignmentsChanged();
   return absl::OkStatus();
 }
 

@@ -12,6 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "services/controlplane/controlplane_config.h"
 #include "services/controlplane/operation_steps.h"
 
@@ -39,7 +40,16 @@ class OperationRunner {
   bool RunOne(storage::DbSession& db);
 
  private:
+  // A worker claims up to this many runnable operations in one transaction and steps them one by one:
+  // under load that saves a claim transaction per step, and leases (seconds) outlast a few steps (ms).
+  static constexpr int kClaimBatch = 4;
+  // How long a step that failed with ABORTED waits before it runs again (other errors: 1 s).
+  static constexpr absl::Duration kAbortedPause = absl::Milliseconds(50);
+
   void Loop();
+  // Claims up to `limit` operations and runs one step of each; returns how many were claimed.
+  int RunClaimed(storage::DbSession& db, int limit);
+  void RunStep(storage::DbSession& db, const std::string& id);
 
   const ControlplaneConfig* config_;
   OperationSteps* steps_;
