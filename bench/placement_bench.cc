@@ -47,9 +47,9 @@ int main(int argc, char** argv) {
   std::vector<NodeCapacity> fleet;
   std::bernoulli_distribution taken(fill);
   for (int64_t n = 0; n < nodes; ++n) {
-    NodeCapacity node{"dnd" + std::to_string(n), "node-" + std::to_string(n), "H100-80GB", {}};
+    NodeCapacity node{"dnd" + std::to_string(n), "node-" + std::to_string(n), "H100-80GB", 0};
     for (int g = 0; g < gpus_per_node; ++g) {
-      if (!taken(rng)) node.free_gpus.push_back(g);
+      if (!taken(rng)) ++node.free_gpus;
     }
     fleet.push_back(std::move(node));
   }

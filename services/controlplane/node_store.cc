@@ -49,17 +49,19 @@ constexpr Sql kUpdateReplicaState{"replica_update_state", R"sql(
 constexpr Sql kDeleteReplica{"replica_delete", "DELETE FROM replicas WHERE id = $1"};
 constexpr Sql kBumpNode{"node_bump_version",
                         "UPDATE nodes SET assignment_version = assignment_version + 1 WHERE id = $1"};
-constexpr Sql kFreeGpus{"gpus_free_by_node", R"sql(
-  SELECT n.id, n.name, string_agg(g.gpu_index::text, ',' ORDER BY g.gpu_index)
-  FROM gpus g JOIN nodes n ON n.id = g.node_id
-  WHERE n.state = 'READY' AND NOT n.drained AND n.gpu_type = $1 AND g.replica_id IS NULL
-  GROUP BY n.id, n.name ORDER BY n.name)sql"};
+constexpr Sql kFreeGpus{"nodes_with_free_gpus", R"sql(
+  SELECT id, name, free_gpus FROM nodes
+  WHERE state = 'READY' AND NOT drained AND gpu_type = $1 AND free_gpus > 0 ORDER BY name)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(
   INSERT INTO replicas (id, instance_id, ordinal, node_id, configuration, desired_state, state)
   VALUES ($1, $2, $3, $4, $5, 'RUNNING', 'PENDING'))sql"};
+// The lowest free indices (neighbours share the fastest links on common topologies). SKIP LOCKED: GPUs a
+// concurrent placer is taking on the same node are left to it, so two placements that both fit do not
+// collide; one that no longer fits takes fewer rows than asked and is retried.
 constexpr Sql kTakeGpus{"gpus_take", R"sql(
   UPDATE gpus SET replica_id = $1
-  WHERE node_id = $2 AND gpu_index = ANY(string_to_array($3, ',')::int[]) AND replica_id IS NULL)sql"};
+  WHERE node_id = $2 AND gpu_index IN (SELECT gpu_index FROM gpus WHERE node_id = $2 AND replica_id IS NULL
+                                       ORDER BY gpu_index LIMIT $3 FOR UPDATE SKIP LOCKED))sql"};
 constexpr Sql kStopReplica{"replica_stop", R"sql(
   UPDATE replicas SET desired_state = 'STOPPED', draining_since = NULL, updated_at = now() WHERE id = $1)sql"};
 constexpr Sql kDrainReplica{"replica_drain", R"sql(
@@ -168,17 +170,17 @@ std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, con
 std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type) {
   std::vector<FreeGpus> out;
   for (const auto& r : db.Exec(tx, kFreeGpus, gpu_type)) {
-    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), ParseIndices(r[2].as<std::string>())});
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int>()});
   }
   return out;
 }
 
 absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,
                            const std::string& instance_id, const std::string& configuration, int ordinal,
-                           const std::string& node_id, const std::vector<int>& gpu_indices) {
+                           const std::string& node_id, int gpu_count) {
   db.Exec(tx, kInsertReplica, replica_id, instance_id, ordinal, node_id, configuration);
-  pqxx::result r = db.Exec(tx, kTakeGpus, replica_id, node_id, absl::StrJoin(gpu_indices, ","));
-  if (r.affected_rows() != gpu_indices.size()) {
+  pqxx::result r = db.Exec(tx, kTakeGpus, replica_id, node_id, gpu_count);
+  if (r.affected_rows() != static_cast<size_t>(gpu_count)) {
     return absl::AbortedError("a GPU chosen for placement was taken concurrently; retrying");
   }
   RecordTransition(tx, db, instance_id, replica_id, configuration, "", "PENDING", "", "placed on node " + node_id);

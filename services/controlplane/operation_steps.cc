@@ -142,7 +142,7 @@ absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, cons
   // (and the step's transaction is retried on a fresh view) if a concurrent placer took one first.
   std::vector<NodeCapacity> nodes;
   for (FreeGpus& f : ReadFreeGpus(tx, db, config->gpu_type())) {
-    nodes.push_back({f.node_id, f.node_name, config->gpu_type(), std::move(f.gpu_indices)});
+    nodes.push_back({f.node_id, f.node_name, config->gpu_type(), f.free});
   }
   DI_ASSIGN_OR_RETURN(std::vector<ReplicaPlacement> placements,
                       PlaceReplicas(std::move(nodes), PlacementRequest{.instance_id = instance.proto.id(),
@@ -150,7 +150,12 @@ absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, cons
                                                                        .gpus_per_replica = need,
                                                                        .replicas = static_cast<int>(missing.size()),
                                                                        .nodes_in_use = used_nodes}));
-  for (size_t i = 0; i < missing.size(); ++i) {
+  // Node order, so that placers taking GPUs on the same nodes lock them in the same order.
+  std::vector<size_t> order(missing.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return placements[a].node_id < placements[b].node_id; });
+  for (size_t i : order) {
     DI_RETURN_IF_ERROR(InsertReplica(tx, db, NewId("drp"), instance.proto.id(), configuration, missing[i],
                                      placements[i].node_id, placements[i].gpus));
   }

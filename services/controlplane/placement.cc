@@ -10,8 +10,8 @@ absl::StatusOr<std::vector<ReplicaPlacement>> PlaceReplicas(std::vector<NodeCapa
                                                             const PlacementRequest& request) {
   std::string free_summary;
   for (const NodeCapacity& n : nodes) {
-    if (n.gpu_type != request.gpu_type || n.free_gpus.empty()) continue;
-    absl::StrAppend(&free_summary, free_summary.empty() ? "" : ", ", n.node_name, ": ", n.free_gpus.size());
+    if (n.gpu_type != request.gpu_type || n.free_gpus <= 0) continue;
+    absl::StrAppend(&free_summary, free_summary.empty() ? "" : ", ", n.node_name, ": ", n.free_gpus);
   }
   std::set<std::string> in_use = request.nodes_in_use;
   std::vector<ReplicaPlacement> out;
@@ -21,12 +21,12 @@ absl::StatusOr<std::vector<ReplicaPlacement>> PlaceReplicas(std::vector<NodeCapa
       if (b == nullptr) return true;
       bool a_used = in_use.contains(a.node_id), b_used = in_use.contains(b->node_id);
       if (a_used != b_used) return !a_used;                                             // spread
-      if (a.free_gpus.size() != b->free_gpus.size()) return a.free_gpus.size() < b->free_gpus.size();  // best fit
+      if (a.free_gpus != b->free_gpus) return a.free_gpus < b->free_gpus;  // best fit
       return a.node_name < b->node_name;
     };
     for (NodeCapacity& n : nodes) {
       if (n.gpu_type != request.gpu_type) continue;
-      if (static_cast<int>(n.free_gpus.size()) < request.gpus_per_replica) continue;
+      if (n.free_gpus < request.gpus_per_replica) continue;
       if (better(n, best)) best = &n;
     }
     if (best == nullptr) {
@@ -36,11 +36,9 @@ absl::StatusOr<std::vector<ReplicaPlacement>> PlaceReplicas(std::vector<NodeCapa
           request.gpu_type, " GPUs per ready node: ",
           free_summary.empty() ? "none (no ready node of this type)" : free_summary));
     }
-    ReplicaPlacement p{best->node_id, {}};
-    p.gpus.assign(best->free_gpus.begin(), best->free_gpus.begin() + request.gpus_per_replica);
-    best->free_gpus.erase(best->free_gpus.begin(), best->free_gpus.begin() + request.gpus_per_replica);
+    best->free_gpus -= request.gpus_per_replica;
     in_use.insert(best->node_id);
-    out.push_back(std::move(p));
+    out.push_back(ReplicaPlacement{best->node_id, request.gpus_per_replica});
   }
   return out;
 }

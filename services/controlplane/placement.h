@@ -1,6 +1,7 @@
 #pragma once
-// Where the replicas of an instance go: the scheduler's decision, as a pure function of the free GPUs
-// (the caller holds them locked in its transaction, so the decision is atomic with the allocation).
+// Where the replicas of an instance go: the scheduler's decision, as a pure function of the free GPUs per
+// node. The caller takes them optimistically (node_store.h InsertReplica): a take that finds fewer free
+// GPUs than decided aborts the transaction, which decides again on a fresh view.
 //
 // Rules, in order:
 //   1. A replica needs `gpus_per_replica` free GPUs of the configuration's type on one node.
@@ -8,7 +9,7 @@
 //      so that one node failure does not take every replica down.
 //   3. Best fit: among the nodes that fit, the one with the fewest free GPUs, which keeps large free
 //      blocks for L configurations (first fit fragments them). Ties go to the node name, for determinism.
-// GPUs within a node: the lowest free indices (neighbours share the fastest links on common topologies).
+// GPUs within a node: the take picks the lowest free indices (node_store.cc kTakeGpus).
 
 #include <set>
 #include <string>
@@ -22,7 +23,7 @@ struct NodeCapacity {
   std::string node_id;
   std::string node_name;
   std::string gpu_type;
-  std::vector<int> free_gpus;  // indices, ascending
+  int free_gpus = 0;
 };
 
 struct PlacementRequest {
@@ -36,7 +37,7 @@ struct PlacementRequest {
 
 struct ReplicaPlacement {
   std::string node_id;
-  std::vector<int> gpus;
+  int gpus = 0;  // how many to take on the node
 };
 
 // All `replicas` placements, or RESOURCE_EXHAUSTED saying what was needed and what is free (nothing is

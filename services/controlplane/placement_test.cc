@@ -6,13 +6,10 @@
 namespace dedicated::controlplane {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-NodeCapacity Node(const std::string& name, int free, const std::string& type = "H100-80GB", int first = 0) {
-  NodeCapacity n{"id-" + name, name, type, {}};
-  for (int i = 0; i < free; ++i) n.free_gpus.push_back(first + i);
-  return n;
+NodeCapacity Node(const std::string& name, int free, const std::string& type = "H100-80GB") {
+  return NodeCapacity{"id-" + name, name, type, free};
 }
 
 PlacementRequest Request(int gpus, int replicas = 1) {
@@ -26,7 +23,7 @@ TEST(Placement, BestFitKeepsTheLargeBlockForAnL) {
   auto s = PlaceReplicas(nodes, Request(1));
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ((*s)[0].node_id, "id-b");
-  nodes[1].free_gpus = {1};
+  nodes[1].free_gpus = 1;
   auto l = PlaceReplicas(nodes, Request(4, 2));
   ASSERT_TRUE(l.ok()) << l.status() << ": the 8-GPU block is still whole";
   EXPECT_EQ((*l)[0].node_id, "id-a");
@@ -63,12 +60,17 @@ TEST(Placement, NodesAlreadyRunningTheInstanceAreAvoided) {
   EXPECT_EQ((*r)[0].node_id, "id-b") << "spread wins over best fit";
 }
 
-TEST(Placement, SpreadFallsBackToSharingWhenItMustAndTakesLowestIndices) {
-  auto r = PlaceReplicas({Node("a", 8, "H100-80GB", 0)}, Request(2, 3));
+TEST(Placement, SpreadFallsBackToSharingWhenItMustAndCountsWhatItTook) {
+  auto r = PlaceReplicas({Node("a", 8, "H100-80GB"), Node("b", 1)}, Request(2, 3));
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_THAT((*r)[0].gpus, ElementsAre(0, 1));
-  EXPECT_THAT((*r)[1].gpus, ElementsAre(2, 3));
-  EXPECT_THAT((*r)[2].gpus, ElementsAre(4, 5));
+  ASSERT_EQ(r->size(), 3u);
+  for (const auto& p : *r) {
+    EXPECT_EQ(p.node_id, "id-a") << "b is too small for a replica of 2";
+    EXPECT_EQ(p.gpus, 2);
+  }
+  // 8 - 3 x 2 = 2 left on a: a fourth fits, a fifth does not.
+  EXPECT_TRUE(PlaceReplicas({Node("a", 8)}, Request(2, 4)).ok());
+  EXPECT_FALSE(PlaceReplicas({Node("a", 8)}, Request(2, 5)).ok());
 }
 
 TEST(Placement, AllOrNothing) {

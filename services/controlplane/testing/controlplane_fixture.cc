@@ -43,7 +43,7 @@ void ControlplaneFixture::CheckNoGpuLeak() {
   pqxx::connection conn(db_.dsn());
   pqxx::work tx(conn);
   pqxx::result replicas = tx.exec(
-      "SELECT r.id, i.model_id, i.configuration, (SELECT count(*) FROM gpus g WHERE g.replica_id = r.id) "
+      "SELECT r.id, i.model_id, r.configuration, (SELECT count(*) FROM gpus g WHERE g.replica_id = r.id) "
       "FROM replicas r JOIN instances i ON i.id = r.instance_id");
   int64_t held_by_replicas = 0;
   for (const auto& r : replicas) {
@@ -54,6 +54,11 @@ void ControlplaneFixture::CheckNoGpuLeak() {
   }
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM gpus WHERE replica_id IS NOT NULL")[0].as<int64_t>(), held_by_replicas)
       << "allocated GPUs == GPUs of existing replicas";
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM nodes n WHERE free_gpus <> (SELECT count(*) FROM gpus g "
+                     "WHERE g.node_id = n.id AND g.replica_id IS NULL)")[0]
+                .as<int64_t>(),
+            0)
+      << "nodes.free_gpus counts each node's free GPUs";
   EXPECT_EQ(tx.exec1("SELECT count(*) FROM replicas r JOIN instances i ON i.id = r.instance_id "
                      "WHERE r.desired_state <> 'STOPPED' AND i.status IN ('STOPPED', 'ERROR', 'DELETED')")[0]
                 .as<int64_t>(),

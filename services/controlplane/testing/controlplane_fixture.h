@@ -24,7 +24,7 @@ class ControlplaneFixture : public ::testing::Test {
   // After every test: the GPU accounting invariants hold (CheckNoGpuLeak).
   void TearDown() override;
   // Every allocated GPU belongs to a replica that exists, every replica holds exactly its configuration's
-  // GPU count, and no instance that should hold nothing (STOPPED, ERROR, deleted) still wants a replica
+  // GPU count (nodes.free_gpus agrees), and no instance that should hold nothing (STOPPED, ERROR, deleted) still wants a replica
   // running. Failures and cancels must leave nothing behind.
   void CheckNoGpuLeak();
 
