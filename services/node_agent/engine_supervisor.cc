@@ -407,9 +407,15 @@ void EngineSupervisor::SetStateLocked(Engine* engine, ReplicaStatus::State state
   if (on_status_) on_status_(ToStatus(*engine));
 }
 
-void EngineSupervisor::FinishLocked(Engine* engine) {
-  // Before ApplyLocked, which may start the replica again under a new record.
+void EngineSupervisor::EndRunLocked(Engine* engine, ReplicaStatus::State state, std::string message) {
+  // The record goes first: once STOPPED/FAILED is reported, nothing of this run is left to adopt. And
+  // before FinishLocked, which may start the replica again under a new record.
   if (records_ != nullptr) records_->Remove(engine->replica_id);
+  SetStateLocked(engine, state, std::move(message));
+  FinishLocked(engine);
+}
+
+void EngineSupervisor::FinishLocked(Engine* engine) {
   if (engine->port != 0) ports_->Release(engine->port);
   engine->port = 0;
   engine->pid = 0;
@@ -476,9 +482,8 @@ void EngineSupervisor::RunEngine(Engine* engine, LaunchSpec spec, RunState run) 
   {
     absl::MutexLock lock(&mu_);
     if (!launched.ok()) {
-      SetStateLocked(engine, engine->stop_requested ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED,
-                     engine->stop_requested ? "" : absl::StrCat("launch failed: ", launched.status().message()));
-      FinishLocked(engine);
+      EndRunLocked(engine, engine->stop_requested ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED,
+                   engine->stop_requested ? "" : absl::StrCat("launch failed: ", launched.status().message()));
       return;
     }
     engine->pid = *launched;
@@ -511,8 +516,7 @@ void EngineSupervisor::Monitor(Engine* engine, EngineProcess& process, RunState 
     // STOPPED.
     const bool stopped = !failed || engine->stop_requested;
     if (metrics_ != nullptr) metrics_->EngineExited(stopped ? "stopped" : "failed");
-    SetStateLocked(engine, stopped ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED, stopped ? "" : std::move(message));
-    FinishLocked(engine);
+    EndRunLocked(engine, stopped ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED, stopped ? "" : std::move(message));
   };
 
   for (;;) {
@@ -593,9 +597,16 @@ int EngineSupervisor::Adopt() {
       continue;
     }
     // Probed before anything is reported, so that an engine that was serving is reported READY straight
-    // away instead of going back through STARTING.
-    absl::StatusOr<int> code = HttpGetStatus(probe_host, record.port(), record.readiness_path(), options_.probe_timeout);
-    const bool healthy = code.ok() && *code == 200;
+    // away instead of going back through STARTING. One that was serving gets a few tries: a busy engine
+    // may miss one probe, and STARTING would tell the controlplane it stopped serving.
+    const int attempts = record.ready() ? 3 : 1;
+    bool healthy = false;
+    for (int i = 0; i < attempts && !healthy; ++i) {
+      if (i > 0) absl::SleepFor(options_.probe_interval);
+      absl::StatusOr<int> code =
+          HttpGetStatus(probe_host, record.port(), record.readiness_path(), options_.probe_timeout);
+      healthy = code.ok() && *code == 200;
+    }
 
     absl::MutexLock lock(&mu_);
     if (shutting_down_ || engines_.contains(replica_id)) {

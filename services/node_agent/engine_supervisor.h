@@ -160,6 +160,9 @@ class EngineSupervisor {
   void FailWithoutProcessLocked(std::unique_ptr<Engine> engine, std::string message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetStateLocked(Engine* engine, dedicated::v1::ReplicaStatus::State state, std::string message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The process is gone: deletes its record, reports `state`, then FinishLocked.
+  void EndRunLocked(Engine* engine, dedicated::v1::ReplicaStatus::State state, std::string message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The process is gone: releases its port, marks the engine finished and re-applies the last snapshot
   // (a replica wanted again, or one waiting for these GPUs, can start now).
   void FinishLocked(Engine* engine) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
