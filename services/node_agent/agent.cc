@@ -94,8 +94,9 @@ Agent::Agent(AgentOptions options, SupervisorOptions supervisor_options, std::sh
       stub_(dedicated::v1::NodeService::NewStub(channel)),
       metrics_(metrics),
       heartbeat_interval_(options_.default_heartbeat_interval) {
-  supervisor_ = std::make_unique<EngineSupervisor>(std::move(supervisor_options), launcher, ports, metrics,
-                                                   [this](const ReplicaStatus& status) { EnqueueReport(status); }, records);
+  supervisor_ = std::make_unique<EngineSupervisor>(
+      std::move(supervisor_options), launcher, ports, metrics,
+      [this](const ReplicaStatus& status) { EnqueueReport(status); }, records);
 }
 
 Agent::~Agent() { Shutdown(); }

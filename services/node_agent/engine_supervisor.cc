@@ -150,7 +150,8 @@ class ChildProcess final : public EngineProcess {
       state = Probe(pid_);
     }
     if (state == ProcessState::kRunning) {
-      LogWarning("engine ignored SIGTERM, killing", {{"pid", absl::StrCat(pid_)}, {"grace", absl::FormatDuration(grace)}});
+      LogWarning("engine ignored SIGTERM, killing",
+                 {{"pid", absl::StrCat(pid_)}, {"grace", absl::FormatDuration(grace)}});
     }
     // Still running after the grace period: ReapGroup's SIGKILL ends it.
     return ReapGroup(pid_, state == ProcessState::kGone ? state : ProcessState::kExited);
@@ -175,7 +176,8 @@ class AdoptedProcess final : public EngineProcess {
   std::string Terminate(absl::Duration grace) override {
     Signal(SIGTERM);
     if (WaitForExit(pidfd_, grace)) return "exited after SIGTERM (adopted engine: exit status unknown)";
-    LogWarning("engine ignored SIGTERM, killing", {{"pid", absl::StrCat(pid_)}, {"grace", absl::FormatDuration(grace)}});
+    LogWarning("engine ignored SIGTERM, killing",
+               {{"pid", absl::StrCat(pid_)}, {"grace", absl::FormatDuration(grace)}});
     Signal(SIGKILL);
     if (!WaitForExit(pidfd_, absl::Seconds(10))) {
       LogError("adopted engine survived SIGKILL", {{"pid", absl::StrCat(pid_)}});
@@ -528,10 +530,11 @@ void EngineSupervisor::Monitor(Engine* engine, EngineProcess& process, RunState 
         absl::MutexLock lock(&mu_);
         requested = engine->stop_requested;
       }
-      return conclude(!requested, WithLogTail(absl::StrCat(run.ready ? "engine exited unexpectedly: "
-                                                                      : "engine exited before becoming ready: ",
-                                                           how),
-                                              run.log_path, run.log_offset));
+      return conclude(
+          !requested,
+          WithLogTail(
+              absl::StrCat(run.ready ? "engine exited unexpectedly: " : "engine exited before becoming ready: ", how),
+              run.log_path, run.log_offset));
     }
     bool stop;
     bool detach;
@@ -555,8 +558,8 @@ void EngineSupervisor::Monitor(Engine* engine, EngineProcess& process, RunState 
       if (code.ok() && *code == 200) {
         run.ready = true;
         if (records_ != nullptr && run.record.pid() != 0) {
-          // An adopted engine that was ready once is given a fresh readiness deadline if it stops
-          // answering for a moment across an agent restart, instead of the one from its launch.
+          // So that after an agent restart an engine that was serving and misses a probe gets a fresh
+          // readiness deadline rather than its launch's (see Adopt).
           run.record.set_ready(true);
           if (absl::Status s = records_->Write(run.record); !s.ok()) {
             LogWarning("cannot update engine record", {{"replica_id", replica_id}, {"error", s.ToString()}});
@@ -624,7 +627,6 @@ int EngineSupervisor::Adopt() {
     engine->pid = identity.pid;
     engine->port = record.port();
     engine->finished = false;
-    engine->adopted = true;
 
     RunState run;
     run.readiness_path = record.readiness_path();
@@ -635,9 +637,17 @@ int EngineSupervisor::Adopt() {
     run.ready = healthy;
     // Never ready before: the launch's deadline still applies. Ready before but not answering now: a
     // fresh one (it may be busy, or restarting its server).
-    run.ready_deadline = record.ready() ? absl::Now() + options_.readiness_timeout
-                                        : absl::FromUnixMillis(record.launched_at_unix_ms()) + options_.readiness_timeout;
+    run.ready_deadline = record.ready()
+                             ? absl::Now() + options_.readiness_timeout
+                             : absl::FromUnixMillis(record.launched_at_unix_ms()) + options_.readiness_timeout;
     run.record = record;
+    if (healthy && !record.ready()) {
+      // Became ready after the previous agent last wrote the record.
+      run.record.set_ready(true);
+      if (absl::Status s = records_->Write(run.record); !s.ok()) {
+        LogWarning("cannot update engine record", {{"replica_id", replica_id}, {"error", s.ToString()}});
+      }
+    }
 
     LogInfo("adopted engine", {{"replica_id", replica_id},
                                {"pid", absl::StrCat(identity.pid)},

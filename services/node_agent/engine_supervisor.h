@@ -30,8 +30,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "dedicated/v1/node_service.pb.h"
 #include "dedicated/node_agent/v1/engine_record.pb.h"
+#include "dedicated/v1/node_service.pb.h"
 #include "services/node_agent/engine_record_store.h"
 #include "services/node_agent/metrics.h"
 #include "services/node_agent/port_allocator.h"
@@ -136,8 +136,6 @@ class EngineSupervisor {
     bool finished = true;
     pid_t pid = 0;
     int port = 0;
-    // Taken over from a previous agent (not our child).
-    bool adopted = false;
     std::thread thread;
   };
 

@@ -331,8 +331,8 @@ class EngineAdoptionTest : public EngineSupervisorTest {
 
   // Starts r1 under a first supervisor, waits for `state`, then detaches it; returns the engine's pid.
   pid_t StartAndDetach(std::vector<std::string> engine_args, ReplicaStatus::State state) {
-    EngineSupervisor first(options_, &launcher_, &ports_, nullptr, [this](const ReplicaStatus& s) { statuses_.Add(s); },
-                           records_.get());
+    EngineSupervisor first(
+        options_, &launcher_, &ports_, nullptr, [this](const ReplicaStatus& s) { statuses_.Add(s); }, records_.get());
     first.Reconcile(Snapshot({Replica("r1", {2}, {FakeEngineCommand(engine_args)})}));
     EXPECT_TRUE(statuses_.WaitFor("r1", state));
     pid_ = first.PidOf("r1").value_or(0);

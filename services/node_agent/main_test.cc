@@ -383,10 +383,10 @@ TEST_F(NodeAgentProcessTest, HelpListsFlagsWithEnvironmentAndBadFlagsExitTwo) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   std::string text = ReadFile(dir_ + "/agent.log");
-  for (const char* needle : {"--controlplane", "DI_CONTROLPLANE_ENDPOINT", "--port-range", "DI_NODE_PORT_RANGE",
-                             "--engine-sim", "DI_ENGINE_SIM_PATH", "--readiness-timeout", "--stop-grace",
-                             "--node-key-file", "DI_NODE_KEY_FILE", "DI_NODE_KEY", "--state-dir",
-                             "DI_NODE_STATE_DIR", "--keep-engines-on-exit", "KillMode=process"}) {
+  for (const char* needle :
+       {"--controlplane", "DI_CONTROLPLANE_ENDPOINT", "--port-range", "DI_NODE_PORT_RANGE", "--engine-sim",
+        "DI_ENGINE_SIM_PATH", "--readiness-timeout", "--stop-grace", "--node-key-file", "DI_NODE_KEY_FILE",
+        "DI_NODE_KEY", "--state-dir", "DI_NODE_STATE_DIR", "--keep-engines-on-exit", "KillMode=process"}) {
     EXPECT_THAT(text, HasSubstr(needle));
   }
   pid_t bad = StartNodeAgent({"--port-range=9-1"});

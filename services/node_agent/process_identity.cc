@@ -78,9 +78,9 @@ absl::StatusOr<int> OpenProcess(const ProcessIdentity& identity) {
   if (!stat.ok()) {
     result = absl::NotFoundError(absl::StrCat("no process ", identity.pid));
   } else if (stat->start_time_ticks != identity.start_time_ticks) {
-    result = absl::FailedPreconditionError(absl::StrCat("pid ", identity.pid, " now belongs to another process (start time ",
-                                                        stat->start_time_ticks, ", recorded ",
-                                                        identity.start_time_ticks, ")"));
+    result = absl::FailedPreconditionError(
+        absl::StrCat("pid ", identity.pid, " now belongs to another process (start time ", stat->start_time_ticks,
+                     ", recorded ", identity.start_time_ticks, ")"));
   } else if (stat->state == 'Z' || stat->state == 'X' || WaitForExit(fd, absl::ZeroDuration())) {
     result = absl::NotFoundError(absl::StrCat("process ", identity.pid, " has exited"));
   }
