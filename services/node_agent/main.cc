@@ -61,8 +61,9 @@ int Main(int argc, char** argv) {
       "readiness and reports their state.\n"
       "SIGINT stops all engines, then exits. SIGTERM does the same, unless --keep-engines-on-exit: then the\n"
       "agent exits and leaves its engines serving, and the next agent started with the same --state-dir\n"
-      "adopts them (or stops those no longer assigned). Engines found in --state-dir at start are adopted\n"
-      "in either mode, so an engine that outlived a killed agent is never left unmanaged.");
+      "adopts them (or stops those no longer assigned). Engines recorded in --state-dir are adopted or\n"
+      "stopped at start in either mode, so an engine that outlived a killed agent is managed again from\n"
+      "the next start on.");
   flags.String("controlplane", "DI_CONTROLPLANE_ENDPOINT", &controlplane, "controlplane gRPC endpoint (host:port)");
   flags.String("name", "DI_NODE_NAME", &name, "stable node name (default: the hostname)");
   flags.Int("gpus", "DI_NODE_GPUS", &gpus, "number of GPUs of this node");
