@@ -77,6 +77,9 @@ class NodeAgentProcessTest : public ::testing::Test {
     for (std::string& arg : extra) spec.argv.push_back(std::move(arg));
     spec.env = std::move(env);
     spec.log_path = dir_ + "/agent.log";
+    // If the test binary dies (a timeout), the agent gets SIGINT, which stops engines even with
+    // --keep-engines-on-exit, so no engine outlives the test.
+    spec.parent_death_signal = SIGINT;
     absl::StatusOr<pid_t> pid = PosixProcessLauncher().Launch(spec);
     EXPECT_TRUE(pid.ok()) << pid.status();
     agent_pid_ = pid.value_or(0);
