@@ -89,27 +89,37 @@ std::shared_ptr<grpc::Channel> MakeControlplaneChannel(const std::string& target
 }
 
 Agent::Agent(AgentOptions options, SupervisorOptions supervisor_options, std::shared_ptr<grpc::Channel> channel,
-             ProcessLauncher* launcher, PortAllocator* ports, Metrics* metrics)
+             ProcessLauncher* launcher, PortAllocator* ports, Metrics* metrics, EngineRecordStore* records)
     : options_(std::move(options)),
       stub_(dedicated::v1::NodeService::NewStub(channel)),
       metrics_(metrics),
       heartbeat_interval_(options_.default_heartbeat_interval) {
-  supervisor_ = std::make_unique<EngineSupervisor>(std::move(supervisor_options), launcher, ports, metrics,
-                                                   [this](const ReplicaStatus& status) { EnqueueReport(status); });
+  supervisor_ = std::make_unique<EngineSupervisor>(
+      std::move(supervisor_options), launcher, ports, metrics,
+      [this](const ReplicaStatus& status) { EnqueueReport(status); }, records);
 }
 
 Agent::~Agent() { Shutdown(); }
 
 void Agent::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || shut_down_) return;
+  }
+  // Before registering: the controlplane hears about adopted engines in the first heartbeat, and the
+  // first snapshot decides which of them stay.
+  if (int adopted = supervisor_->Adopt(); adopted > 0) {
+    LogInfo("adopted engines of the previous node-agent", {{"engines", absl::StrCat(adopted)}});
+  }
   absl::MutexLock lock(&mu_);
-  if (started_) return;
+  if (started_ || shut_down_) return;
   started_ = true;
   session_thread_ = std::thread(&Agent::RunSession, this);
   watch_thread_ = std::thread(&Agent::RunWatch, this);
   report_thread_ = std::thread(&Agent::RunReports, this);
 }
 
-void Agent::Shutdown() {
+void Agent::Shutdown(ShutdownMode mode) {
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return;
@@ -119,7 +129,12 @@ void Agent::Shutdown() {
   }
   // No new assignments from here on, so nothing restarts what StopAll stops.
   if (watch_thread_.joinable()) watch_thread_.join();
-  supervisor_->StopAll();
+  if (mode == ShutdownMode::kKeepEngines) {
+    // Nothing to report: the engines keep their state, and the next agent's heartbeats carry it on.
+    supervisor_->Detach();
+  } else {
+    supervisor_->StopAll();
+  }
   {
     // Give the STOPPED reports a moment to reach the controlplane; it learns from their absence in
     // heartbeats too, but sooner is better for billing and routing.

@@ -68,19 +68,29 @@ std::shared_ptr<grpc::Channel> MakeControlplaneChannel(const std::string& target
 
 class Agent {
  public:
-  // `launcher`, `ports` and `metrics` (may be null) must outlive the agent.
+  // `launcher`, `ports`, `metrics` (may be null) and `records` (may be null: no state directory, nothing
+  // adopted) must outlive the agent.
   Agent(AgentOptions options, SupervisorOptions supervisor_options, std::shared_ptr<grpc::Channel> channel,
-        ProcessLauncher* launcher, PortAllocator* ports, Metrics* metrics);
+        ProcessLauncher* launcher, PortAllocator* ports, Metrics* metrics, EngineRecordStore* records = nullptr);
   ~Agent();
 
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Starts the background threads (registration/heartbeat, assignment stream, reports).
+  // Adopts the engines a previous agent left running (EngineSupervisor::Adopt), so that the first
+  // heartbeat already reports them, then starts the background threads (registration/heartbeat,
+  // assignment stream, reports).
   void Start();
-  // Graceful shutdown: stops following assignments, stops every engine (reporting STOPPED), then ends
-  // the threads. Idempotent.
-  void Shutdown();
+  enum class ShutdownMode {
+    // Stop every engine and report STOPPED.
+    kStopEngines,
+    // Leave the engines running (and recorded) for the next agent: an upgrade or restart of the agent.
+    // Needs SupervisorOptions::engines_outlive_agent, else it is kStopEngines.
+    kKeepEngines,
+  };
+  // Graceful shutdown: stops following assignments, stops or leaves the engines, then ends the threads.
+  // Idempotent.
+  void Shutdown(ShutdownMode mode = ShutdownMode::kStopEngines);
 
   // Empty until registered.
   std::string node_id() const;

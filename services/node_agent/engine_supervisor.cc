@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,11 +19,13 @@
 #include "absl/time/clock.h"
 #include "services/common/log.h"
 #include "services/node_agent/command_template.h"
+#include "services/node_agent/process_identity.h"
 #include "services/node_agent/readiness_probe.h"
 
 namespace dedicated::node_agent {
 namespace {
 
+using ::dedicated::node_agent::v1::EngineRecord;
 using ::dedicated::v1::Assignments;
 using ::dedicated::v1::ReplicaAssignment;
 using ::dedicated::v1::ReplicaStatus;
@@ -116,13 +119,94 @@ const char* StateLabel(ReplicaStatus::State state) {
 
 }  // namespace
 
+class EngineProcess {
+ public:
+  virtual ~EngineProcess() = default;
+  // True once the process has exited.
+  virtual bool Exited() = 0;
+  // After Exited(): cleans up (reaps) and says how it ended.
+  virtual std::string Collect() = 0;
+  // SIGTERM to the group, SIGKILL after `grace`; returns once the process is gone, saying how it ended.
+  virtual std::string Terminate(absl::Duration grace) = 0;
+};
+
+namespace {
+
+// A child of this agent: waited for with waitid, so its exit status is known, and reaped only here.
+class ChildProcess final : public EngineProcess {
+ public:
+  explicit ChildProcess(pid_t pid) : pid_(pid) {}
+  bool Exited() override {
+    state_ = Probe(pid_);
+    return state_ != ProcessState::kRunning;
+  }
+  std::string Collect() override { return ReapGroup(pid_, state_); }
+  std::string Terminate(absl::Duration grace) override {
+    kill(-pid_, SIGTERM);
+    const absl::Time deadline = absl::Now() + grace;
+    ProcessState state = Probe(pid_);
+    while (state == ProcessState::kRunning && absl::Now() < deadline) {
+      absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
+      state = Probe(pid_);
+    }
+    if (state == ProcessState::kRunning) {
+      LogWarning("engine ignored SIGTERM, killing",
+                 {{"pid", absl::StrCat(pid_)}, {"grace", absl::FormatDuration(grace)}});
+    }
+    // Still running after the grace period: ReapGroup's SIGKILL ends it.
+    return ReapGroup(pid_, state == ProcessState::kGone ? state : ProcessState::kExited);
+  }
+
+ private:
+  const pid_t pid_;
+  ProcessState state_ = ProcessState::kRunning;
+};
+
+// An engine started by a previous agent. Its parent is init (or a subreaper), which reaps it, so its exit
+// status is unknown; the pidfd says when it has exited. The group is signalled only after the pidfd says
+// the leader still runs: a running leader holds its pid, so the group id cannot name anything else.
+// (What is left of the group after the leader exited is not signalled: with the leader reaped elsewhere,
+// its id could be reused.)
+class AdoptedProcess final : public EngineProcess {
+ public:
+  AdoptedProcess(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+  ~AdoptedProcess() override { close(pidfd_); }
+  bool Exited() override { return WaitForExit(pidfd_, absl::ZeroDuration()); }
+  std::string Collect() override { return "exit status unknown (adopted engine: not a child of this agent)"; }
+  std::string Terminate(absl::Duration grace) override {
+    Signal(SIGTERM);
+    if (WaitForExit(pidfd_, grace)) return "exited after SIGTERM (adopted engine: exit status unknown)";
+    LogWarning("engine ignored SIGTERM, killing",
+               {{"pid", absl::StrCat(pid_)}, {"grace", absl::FormatDuration(grace)}});
+    Signal(SIGKILL);
+    if (!WaitForExit(pidfd_, absl::Seconds(10))) {
+      LogError("adopted engine survived SIGKILL", {{"pid", absl::StrCat(pid_)}});
+      return "still running after SIGKILL";
+    }
+    return "killed by SIGKILL after the grace period";
+  }
+
+ private:
+  void Signal(int sig) {
+    if (Exited()) return;
+    // The leader may have left its group (setpgid); then at least the leader itself gets the signal.
+    if (kill(-pid_, sig) != 0) syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0);
+  }
+
+  const pid_t pid_;
+  const int pidfd_;
+};
+
+}  // namespace
+
 EngineSupervisor::EngineSupervisor(SupervisorOptions options, ProcessLauncher* launcher, PortAllocator* ports,
-                                   Metrics* metrics, StatusCallback on_status)
+                                   Metrics* metrics, StatusCallback on_status, EngineRecordStore* records)
     : options_(std::move(options)),
       launcher_(launcher),
       ports_(ports),
       metrics_(metrics),
-      on_status_(std::move(on_status)) {
+      on_status_(std::move(on_status)),
+      records_(records) {
   std::error_code ec;
   std::filesystem::create_directories(options_.log_dir, ec);
   if (ec) LogError("cannot create engine log directory", {{"dir", options_.log_dir}, {"error", ec.message()}});
@@ -286,15 +370,32 @@ void EngineSupervisor::StartLocked(const ReplicaAssignment& assignment) {
   spec.argv = AdaptArgvForEngine(options_.engine_kind, *std::move(argv));
   spec.env.emplace_back("CUDA_VISIBLE_DEVICES", JoinGpuIds(values.gpu_indices));
   spec.log_path = LogPathOf(assignment.replica_id());
+  spec.parent_death_signal = options_.engines_outlive_agent ? 0 : SIGTERM;
 
   engine->port = *port;
   engine->endpoint = absl::StrCat(options_.host, ":", *port);
   engine->state = ReplicaStatus::STARTING;
   engine->message = "launching";
   engine->finished = false;
+
+  RunState run;
+  run.readiness_path = command->readiness_path();
+  run.probe_host = ProbeHostFor(options_.host);
+  run.port = *port;
+  run.log_path = spec.log_path;
+  EngineRecord& record = run.record;
+  record.set_replica_id(assignment.replica_id());
+  record.set_port(*port);
+  record.set_endpoint(engine->endpoint);
+  for (int64_t gpu : assignment.gpu_indices()) record.add_gpu_indices(gpu);
+  for (const std::string& arg : spec.argv) record.add_argv(arg);
+  record.set_readiness_path(command->readiness_path());
+  record.set_log_path(spec.log_path);
+  *record.mutable_assignment() = assignment;
+
   Engine* raw = engine.get();
   engines_[assignment.replica_id()] = std::move(engine);
-  raw->thread = std::thread(&EngineSupervisor::RunEngine, this, raw, std::move(spec), command->readiness_path());
+  raw->thread = std::thread(&EngineSupervisor::RunEngine, this, raw, std::move(spec), std::move(run));
 }
 
 void EngineSupervisor::SetStateLocked(Engine* engine, ReplicaStatus::State state, std::string message) {
@@ -306,6 +407,14 @@ void EngineSupervisor::SetStateLocked(Engine* engine, ReplicaStatus::State state
                             {"message", engine->message}});
   UpdateMetricsLocked();
   if (on_status_) on_status_(ToStatus(*engine));
+}
+
+void EngineSupervisor::EndRunLocked(Engine* engine, ReplicaStatus::State state, std::string message) {
+  // The record goes first: once STOPPED/FAILED is reported, nothing of this run is left to adopt. And
+  // before FinishLocked, which may start the replica again under a new record.
+  if (records_ != nullptr) records_->Remove(engine->replica_id);
+  SetStateLocked(engine, state, std::move(message));
+  FinishLocked(engine);
 }
 
 void EngineSupervisor::FinishLocked(Engine* engine) {
@@ -344,36 +453,62 @@ void EngineSupervisor::JoinRetiredThreads() {
   for (std::thread& t : threads) t.join();
 }
 
-void EngineSupervisor::RunEngine(Engine* engine, LaunchSpec spec, std::string readiness_path) {
+void EngineSupervisor::RunEngine(Engine* engine, LaunchSpec spec, RunState run) {
   const std::string replica_id = engine->replica_id;
-  std::uintmax_t log_offset = 0;
   {
     std::ofstream log(spec.log_path, std::ios::app);
     log << "---- node-agent " << absl::FormatTime(absl::Now()) << ": starting replica " << replica_id << ": "
         << absl::StrJoin(spec.argv, " ") << "\n";
     log.flush();
     std::error_code ec;
-    log_offset = std::filesystem::file_size(spec.log_path, ec);
+    run.log_offset = std::filesystem::file_size(spec.log_path, ec);
   }
-  const std::string probe_host = ProbeHostFor(options_.host);
-  int port = 0;
+  const absl::Time launched_at = absl::Now();
+  run.record.set_log_offset(run.log_offset);
+  run.record.set_launched_at_unix_ms(absl::ToUnixMillis(launched_at));
+  if (records_ != nullptr) {
+    // The child waits before exec until its record is on disk, so a crash of the agent at any point
+    // leaves no engine that the next agent cannot find.
+    spec.before_exec = [this, &run](pid_t pid) -> absl::Status {
+      absl::StatusOr<ProcessIdentity> identity = IdentifyProcess(pid);
+      if (!identity.ok()) return identity.status();
+      run.record.set_pid(pid);
+      run.record.set_start_time_ticks(identity->start_time_ticks);
+      run.record.set_boot_id(identity->boot_id);
+      absl::Status written = records_->Write(run.record);
+      if (!written.ok()) return absl::InternalError(absl::StrCat("cannot write engine record: ", written.message()));
+      return absl::OkStatus();
+    };
+  }
   absl::StatusOr<pid_t> launched = launcher_->Launch(spec);
   {
     absl::MutexLock lock(&mu_);
-    port = engine->port;
     if (!launched.ok()) {
-      SetStateLocked(engine, engine->stop_requested ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED,
-                     engine->stop_requested ? "" : absl::StrCat("launch failed: ", launched.status().message()));
-      FinishLocked(engine);
+      EndRunLocked(engine, engine->stop_requested ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED,
+                   engine->stop_requested ? "" : absl::StrCat("launch failed: ", launched.status().message()));
       return;
     }
     engine->pid = *launched;
     if (metrics_ != nullptr) metrics_->EngineStarted();
     SetStateLocked(engine, ReplicaStatus::STARTING, absl::StrCat("pid ", *launched));
   }
-  const pid_t pid = *launched;
-  const absl::Time ready_deadline = absl::Now() + options_.readiness_timeout;
-  bool ready = false;
+  run.ready_deadline = launched_at + options_.readiness_timeout;
+  ChildProcess process(*launched);
+  Monitor(engine, process, std::move(run));
+}
+
+void EngineSupervisor::RunAdoptedEngine(Engine* engine, int pidfd, RunState run) {
+  AdoptedProcess process(engine->pid, pidfd);
+  Monitor(engine, process, std::move(run));
+}
+
+void EngineSupervisor::Monitor(Engine* engine, EngineProcess& process, RunState run) {
+  const std::string replica_id = engine->replica_id;
+  std::string pid;
+  {
+    absl::MutexLock lock(&mu_);
+    pid = absl::StrCat(engine->pid);
+  }
   std::string last_probe_error = "no answer yet";
 
   // Ends the engine's record with its final state; `engine` must not be touched afterwards.
@@ -383,14 +518,13 @@ void EngineSupervisor::RunEngine(Engine* engine, LaunchSpec spec, std::string re
     // STOPPED.
     const bool stopped = !failed || engine->stop_requested;
     if (metrics_ != nullptr) metrics_->EngineExited(stopped ? "stopped" : "failed");
-    SetStateLocked(engine, stopped ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED, stopped ? "" : std::move(message));
-    FinishLocked(engine);
+    EndRunLocked(engine, stopped ? ReplicaStatus::STOPPED : ReplicaStatus::FAILED, stopped ? "" : std::move(message));
   };
 
   for (;;) {
-    if (ProcessState state = Probe(pid); state != ProcessState::kRunning) {
-      std::string how = ReapGroup(pid, state);
-      LogInfo("engine exited", {{"replica_id", replica_id}, {"pid", absl::StrCat(pid)}, {"how", how}});
+    if (process.Exited()) {
+      std::string how = process.Collect();
+      LogInfo("engine exited", {{"replica_id", replica_id}, {"pid", pid}, {"how", how}});
       bool requested;
       {
         absl::MutexLock lock(&mu_);
@@ -399,55 +533,135 @@ void EngineSupervisor::RunEngine(Engine* engine, LaunchSpec spec, std::string re
       return conclude(
           !requested,
           WithLogTail(
-              absl::StrCat(ready ? "engine exited unexpectedly: " : "engine exited before becoming ready: ", how),
-              spec.log_path, log_offset));
+              absl::StrCat(run.ready ? "engine exited unexpectedly: " : "engine exited before becoming ready: ", how),
+              run.log_path, run.log_offset));
     }
     bool stop;
+    bool detach;
     {
       absl::MutexLock lock(&mu_);
       stop = engine->stop_requested;
+      detach = detaching_;
     }
     if (stop) {
-      std::string how = TerminateAndReap(pid);
-      LogInfo("engine stopped", {{"replica_id", replica_id}, {"pid", absl::StrCat(pid)}, {"how", how}});
+      std::string how = process.Terminate(options_.stop_grace);
+      LogInfo("engine stopped", {{"replica_id", replica_id}, {"pid", pid}, {"how", how}});
       return conclude(false, "");
     }
-    if (!ready) {
-      absl::StatusOr<int> code = HttpGetStatus(probe_host, port, readiness_path, options_.probe_timeout);
+    if (detach) {
+      // The engine keeps running and keeps its record; the next agent adopts it.
+      LogInfo("leaving engine running", {{"replica_id", replica_id}, {"pid", pid}});
+      return;
+    }
+    if (!run.ready) {
+      absl::StatusOr<int> code = HttpGetStatus(run.probe_host, run.port, run.readiness_path, options_.probe_timeout);
       if (code.ok() && *code == 200) {
-        ready = true;
+        run.ready = true;
+        if (records_ != nullptr && run.record.pid() != 0) {
+          // So that after an agent restart an engine that was serving and misses a probe gets a fresh
+          // readiness deadline rather than its launch's (see Adopt).
+          run.record.set_ready(true);
+          if (absl::Status s = records_->Write(run.record); !s.ok()) {
+            LogWarning("cannot update engine record", {{"replica_id", replica_id}, {"error", s.ToString()}});
+          }
+        }
         absl::MutexLock lock(&mu_);
         if (!engine->stop_requested) SetStateLocked(engine, ReplicaStatus::READY, "");
         continue;
       }
       last_probe_error = code.ok() ? absl::StrCat("HTTP ", *code) : std::string(code.status().message());
-      if (absl::Now() >= ready_deadline) {
-        std::string how = TerminateAndReap(pid);
+      if (absl::Now() >= run.ready_deadline) {
+        std::string how = process.Terminate(options_.stop_grace);
         return conclude(
             true, WithLogTail(absl::StrCat("engine not ready within ", absl::FormatDuration(options_.readiness_timeout),
                                            " (last probe: ", last_probe_error, "); ", how),
-                              spec.log_path, log_offset));
+                              run.log_path, run.log_offset));
       }
     }
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&engine->stop_requested), options_.probe_interval);
+    auto wake = [this, engine]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine->stop_requested || detaching_; };
+    mu_.AwaitWithTimeout(absl::Condition(&wake), options_.probe_interval);
   }
 }
 
-std::string EngineSupervisor::TerminateAndReap(pid_t pid) {
-  kill(-pid, SIGTERM);
-  const absl::Time deadline = absl::Now() + options_.stop_grace;
-  ProcessState state = Probe(pid);
-  while (state == ProcessState::kRunning && absl::Now() < deadline) {
-    absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
-    state = Probe(pid);
+int EngineSupervisor::Adopt() {
+  if (records_ == nullptr) return 0;
+  int adopted = 0;
+  const std::string probe_host = ProbeHostFor(options_.host);
+  for (EngineRecord& record : records_->LoadAll()) {
+    const std::string& replica_id = record.replica_id();
+    ProcessIdentity identity{static_cast<pid_t>(record.pid()), record.start_time_ticks(), record.boot_id()};
+    absl::StatusOr<int> pidfd = OpenProcess(identity);
+    if (!pidfd.ok()) {
+      // Nothing is signalled: the engine is gone, and its pid may be someone else's now.
+      LogInfo("dropping record of an engine that is gone",
+              {{"replica_id", replica_id}, {"pid", absl::StrCat(record.pid())}, {"reason", pidfd.status().ToString()}});
+      records_->Remove(replica_id);
+      continue;
+    }
+    // Probed before anything is reported, so that an engine that was serving is reported READY straight
+    // away instead of going back through STARTING. One that was serving gets a few tries: a busy engine
+    // may miss one probe, and STARTING would tell the controlplane it stopped serving.
+    const int attempts = record.ready() ? 3 : 1;
+    bool healthy = false;
+    for (int i = 0; i < attempts && !healthy; ++i) {
+      if (i > 0) absl::SleepFor(options_.probe_interval);
+      absl::StatusOr<int> code =
+          HttpGetStatus(probe_host, record.port(), record.readiness_path(), options_.probe_timeout);
+      healthy = code.ok() && *code == 200;
+    }
+
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ || engines_.contains(replica_id)) {
+      close(*pidfd);
+      continue;
+    }
+    if (record.port() != 0) ports_->Reserve(record.port());
+    auto engine = std::make_unique<Engine>();
+    engine->replica_id = replica_id;
+    engine->assignment = record.assignment();
+    engine->assignment.set_replica_id(replica_id);
+    engine->assignment.clear_gpu_indices();
+    for (int64_t gpu : record.gpu_indices()) engine->assignment.add_gpu_indices(gpu);
+    engine->endpoint = record.endpoint();
+    engine->pid = identity.pid;
+    engine->port = record.port();
+    engine->finished = false;
+
+    RunState run;
+    run.readiness_path = record.readiness_path();
+    run.probe_host = probe_host;
+    run.port = record.port();
+    run.log_path = record.log_path();
+    run.log_offset = record.log_offset();
+    run.ready = healthy;
+    // Never ready before: the launch's deadline still applies. Ready before but not answering now: a
+    // fresh one (it may be busy, or restarting its server).
+    run.ready_deadline = record.ready()
+                             ? absl::Now() + options_.readiness_timeout
+                             : absl::FromUnixMillis(record.launched_at_unix_ms()) + options_.readiness_timeout;
+    run.record = record;
+    if (healthy && !record.ready()) {
+      // Became ready after the previous agent last wrote the record.
+      run.record.set_ready(true);
+      if (absl::Status s = records_->Write(run.record); !s.ok()) {
+        LogWarning("cannot update engine record", {{"replica_id", replica_id}, {"error", s.ToString()}});
+      }
+    }
+
+    LogInfo("adopted engine", {{"replica_id", replica_id},
+                               {"pid", absl::StrCat(identity.pid)},
+                               {"endpoint", engine->endpoint},
+                               {"gpus", absl::StrJoin(record.gpu_indices(), ",")},
+                               {"healthy", healthy ? "yes" : "no"}});
+    Engine* raw = engine.get();
+    engines_[replica_id] = std::move(engine);
+    SetStateLocked(raw, healthy ? ReplicaStatus::READY : ReplicaStatus::STARTING,
+                   healthy ? "" : absl::StrCat("adopted pid ", identity.pid));
+    raw->thread = std::thread(&EngineSupervisor::RunAdoptedEngine, this, raw, *pidfd, std::move(run));
+    ++adopted;
   }
-  if (state == ProcessState::kRunning) {
-    LogWarning("engine ignored SIGTERM, killing",
-               {{"pid", absl::StrCat(pid)}, {"grace", absl::FormatDuration(options_.stop_grace)}});
-  }
-  // Still running after the grace period: ReapGroup's SIGKILL ends it.
-  return ReapGroup(pid, state == ProcessState::kGone ? state : ProcessState::kExited);
+  return adopted;
 }
 
 std::vector<ReplicaStatus> EngineSupervisor::Statuses() const {
@@ -477,6 +691,7 @@ void EngineSupervisor::Forget(const std::vector<std::string>& reported_stopped) 
 void EngineSupervisor::StopAll() {
   {
     absl::MutexLock lock(&mu_);
+    if (detaching_) return;
     shutting_down_ = true;
     for (auto& [id, engine] : engines_) {
       if (!engine->finished) engine->stop_requested = true;
@@ -491,6 +706,28 @@ void EngineSupervisor::StopAll() {
     mu_.Await(absl::Condition(&all_finished));
   }
   JoinRetiredThreads();
+}
+
+void EngineSupervisor::Detach() {
+  if (!options_.engines_outlive_agent) {
+    LogWarning("engines die with the agent (parent-death signal): stopping them instead of leaving them running");
+    return StopAll();
+  }
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    if (detaching_) return;
+    shutting_down_ = true;
+    detaching_ = true;
+    for (auto& [id, engine] : engines_) RetireThreadLocked(engine.get());
+    threads.swap(retired_threads_);
+  }
+  // Each thread returns at its next check (within a probe), or after finishing a stop under way.
+  for (std::thread& t : threads) t.join();
+  absl::MutexLock lock(&mu_);
+  int left = 0;
+  for (const auto& [id, engine] : engines_) left += engine->finished ? 0 : 1;
+  LogInfo("left engines running for the next node-agent", {{"engines", absl::StrCat(left)}});
 }
 
 std::optional<ReplicaStatus> EngineSupervisor::StatusOf(const std::string& replica_id) const {

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/node_agent/engine_record_store.h"
 #include "services/node_agent/readiness_probe.h"
 #include "services/node_agent/test_util.h"
 
@@ -307,6 +308,98 @@ TEST_F(EngineSupervisorTest, RunsRealEngineSimFromCatalogTemplate) {
       << testing::ReadFile(Supervisor().LogPathOf("r1"));
   Supervisor().StopAll();
   EXPECT_EQ(Supervisor().StatusOf("r1")->state(), ReplicaStatus::STOPPED);
+}
+
+// Adoption at the supervisor level: a first supervisor starts an engine and detaches (an agent exiting with
+// --keep-engines-on-exit), a second one over the same records takes it over.
+class EngineAdoptionTest : public EngineSupervisorTest {
+ protected:
+  void SetUp() override {
+    EngineSupervisorTest::SetUp();
+    options_.engines_outlive_agent = true;
+    auto records = EngineRecordStore::Open(Dir() + "/state");
+    ASSERT_TRUE(records.ok()) << records.status();
+    records_ = *std::move(records);
+  }
+
+  void TearDown() override {
+    if (successor_ != nullptr) successor_->StopAll();
+    if (pid_ > 0 && ProcessAlive(pid_)) kill(-pid_, SIGKILL);
+    // The engine was the test process's child: do not leave a zombie.
+    if (pid_ > 0) waitpid(pid_, nullptr, WNOHANG);
+  }
+
+  // Starts r1 under a first supervisor, waits for `state`, then detaches it; returns the engine's pid.
+  pid_t StartAndDetach(std::vector<std::string> engine_args, ReplicaStatus::State state) {
+    EngineSupervisor first(
+        options_, &launcher_, &ports_, nullptr, [this](const ReplicaStatus& s) { statuses_.Add(s); }, records_.get());
+    first.Reconcile(Snapshot({Replica("r1", {2}, {FakeEngineCommand(engine_args)})}));
+    EXPECT_TRUE(statuses_.WaitFor("r1", state));
+    pid_ = first.PidOf("r1").value_or(0);
+    first.Detach();
+    return pid_;
+  }
+
+  EngineSupervisor& Successor() {
+    successor_ = std::make_unique<EngineSupervisor>(
+        options_, &successor_launcher_, &successor_ports_, nullptr,
+        [this](const ReplicaStatus& s) { successor_statuses_.Add(s); }, records_.get());
+    return *successor_;
+  }
+
+  std::unique_ptr<EngineRecordStore> records_;
+  pid_t pid_ = 0;
+  testing::RecordingLauncher successor_launcher_;
+  PortAllocator successor_ports_{"127.0.0.1", {20000, 29999}};
+  testing::StatusLog successor_statuses_;
+  std::unique_ptr<EngineSupervisor> successor_;
+};
+
+TEST_F(EngineAdoptionTest, DetachedEngineNotYetReadyIsAdoptedStartingThenReady) {
+  const pid_t pid = StartAndDetach({"--ready-after-ms", "1500"}, ReplicaStatus::STARTING);
+  ASSERT_TRUE(ProcessAlive(pid));
+  EXPECT_FALSE(statuses_.Find("r1", ReplicaStatus::STOPPED));
+
+  EngineSupervisor& successor = Successor();
+  ASSERT_EQ(successor.Adopt(), 1);
+  ReplicaStatus starting;
+  ASSERT_TRUE(successor_statuses_.Find("r1", ReplicaStatus::STARTING, &starting));
+  EXPECT_EQ(starting.message(), absl::StrCat("adopted pid ", pid));
+  EXPECT_EQ(successor.PidOf("r1").value_or(0), pid);
+  ReplicaStatus ready;
+  ASSERT_TRUE(successor_statuses_.WaitFor("r1", ReplicaStatus::READY, absl::Seconds(10), &ready));
+  // Its port stays reserved: no other engine of this agent gets it.
+  EXPECT_FALSE(successor_ports_.Reserve(std::stoi(ready.endpoint().substr(ready.endpoint().rfind(':') + 1))));
+
+  // Still wanted: kept, nothing launched. Unwanted: stopped, and its record goes.
+  successor.Reconcile(Snapshot({Replica("r1", {2}, {FakeEngineCommand()})}));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_TRUE(successor_launcher_.specs().empty());
+  EXPECT_TRUE(ProcessAlive(pid));
+  successor.Reconcile(Snapshot({}, 2));
+  ASSERT_TRUE(successor_statuses_.WaitFor("r1", ReplicaStatus::STOPPED));
+  EXPECT_FALSE(ProcessAlive(pid));
+  EXPECT_TRUE(records_->LoadAll().empty());
+}
+
+TEST_F(EngineAdoptionTest, AdoptedEngineThatExitsIsReportedFailedWithItsLog) {
+  StartAndDetach({"--crash-after-ms", "1500"}, ReplicaStatus::READY);
+  EngineSupervisor& successor = Successor();
+  ASSERT_EQ(successor.Adopt(), 1);
+  EXPECT_THAT(successor_statuses_.States("r1"), ElementsAre(ReplicaStatus::READY));
+  ReplicaStatus failed;
+  ASSERT_TRUE(successor_statuses_.WaitFor("r1", ReplicaStatus::FAILED, absl::Seconds(10), &failed));
+  EXPECT_THAT(failed.message(), HasSubstr("engine exited unexpectedly: exit status unknown"));
+  EXPECT_THAT(failed.message(), HasSubstr("crashing as asked"));
+  EXPECT_TRUE(records_->LoadAll().empty());
+}
+
+TEST_F(EngineAdoptionTest, DetachWithoutOutlivingEnginesStopsThem) {
+  options_.engines_outlive_agent = false;
+  const pid_t pid = StartAndDetach({}, ReplicaStatus::READY);
+  EXPECT_TRUE(statuses_.Find("r1", ReplicaStatus::STOPPED));
+  EXPECT_FALSE(ProcessAlive(pid));
+  EXPECT_EQ(Successor().Adopt(), 0);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "services/common/shutdown.h"
 #include "services/node_agent/agent.h"
 #include "services/node_agent/credentials.h"
+#include "services/node_agent/engine_record_store.h"
 #include "services/node_agent/engine_supervisor.h"
 #include "services/node_agent/metrics.h"
 #include "services/node_agent/port_allocator.h"
@@ -49,13 +50,20 @@ int Main(int argc, char** argv) {
   absl::Duration readiness_timeout = absl::Minutes(10);
   absl::Duration stop_grace = absl::Seconds(10);
   std::string log_dir;
+  std::string state_dir;
+  bool keep_engines_on_exit = false;
   std::string log_level = "info";
   std::string node_key_file;
 
   FlagSet flags(
       "node-agent [flags]\n"
       "Registers this GPU node with the controlplane, starts the engines assigned to it, probes their\n"
-      "readiness and reports their state. Stops all engines on SIGTERM/SIGINT.");
+      "readiness and reports their state.\n"
+      "SIGINT stops all engines, then exits. SIGTERM does the same, unless --keep-engines-on-exit: then the\n"
+      "agent exits and leaves its engines serving, and the next agent started with the same --state-dir\n"
+      "adopts them (or stops those no longer assigned). Engines recorded in --state-dir are adopted or\n"
+      "stopped at start in either mode, so an engine that outlived a killed agent is managed again from\n"
+      "the next start on.");
   flags.String("controlplane", "DI_CONTROLPLANE_ENDPOINT", &controlplane, "controlplane gRPC endpoint (host:port)");
   flags.String("name", "DI_NODE_NAME", &name, "stable node name (default: the hostname)");
   flags.Int("gpus", "DI_NODE_GPUS", &gpus, "number of GPUs of this node");
@@ -76,6 +84,14 @@ int Main(int argc, char** argv) {
   flags.Duration("stop-grace", "DI_NODE_STOP_GRACE", &stop_grace, "time between SIGTERM and SIGKILL when stopping");
   flags.String("log-dir", "DI_NODE_LOG_DIR", &log_dir,
                "directory of the engines' logs, one file per replica (default: /tmp/di-node-<name>)");
+  flags.String("state-dir", "DI_NODE_STATE_DIR", &state_dir,
+               "directory of the engine records (pid, start time, port, GPUs, command) that let a restarted "
+               "agent adopt its engines; one agent per directory (default: <log-dir>/state)");
+  flags.Bool("keep-engines-on-exit", "DI_NODE_KEEP_ENGINES_ON_EXIT", &keep_engines_on_exit,
+             "on SIGTERM (systemd stop/restart) exit and leave the engines serving for the next agent to "
+             "adopt, instead of stopping them; engines then also outlive a kill -9 (no parent-death signal) "
+             "until the next agent adopts or stops them. SIGINT always stops them. Under systemd use "
+             "KillMode=process with it");
   flags.String("log-level", "DI_LOG_LEVEL", &log_level, "debug, info, warning or error");
   flags.String("node-key-file", kNodeKeyFileEnv, &node_key_file,
                "file holding the node credential (written by `controlplane bootstrap --node-key-file`), sent "
@@ -105,6 +121,7 @@ int Main(int argc, char** argv) {
   absl::StatusOr<PortRange> port_range = ParsePortRange(port_range_text);
   if (!port_range.ok()) return usage_error(std::string(port_range.status().message()));
   if (log_dir.empty()) log_dir = absl::StrCat("/tmp/di-node-", name);
+  if (state_dir.empty()) state_dir = log_dir + "/state";
 
   // Taken out of the environment before any engine starts: engines inherit the agent's environment and
   // must not hold the node's credential.
@@ -135,6 +152,13 @@ int Main(int argc, char** argv) {
     exposer->RegisterCollectable(registry);
   }
 
+  // After everything else that can fail at start: from here on the agent owns the recorded engines.
+  absl::StatusOr<std::unique_ptr<EngineRecordStore>> records = EngineRecordStore::Open(state_dir);
+  if (!records.ok()) {
+    LogError("cannot use the state directory", {{"error", records.status().ToString()}});
+    return 1;
+  }
+
   AgentOptions options;
   options.name = name;
   options.gpu_type = gpu_type;
@@ -154,10 +178,12 @@ int Main(int argc, char** argv) {
   supervisor_options.gpu_count = gpus;
   supervisor_options.readiness_timeout = readiness_timeout;
   supervisor_options.stop_grace = stop_grace;
+  supervisor_options.engines_outlive_agent = keep_engines_on_exit;
 
   PosixProcessLauncher launcher;
   PortAllocator ports(address, *port_range);
-  Agent agent(options, supervisor_options, MakeControlplaneChannel(controlplane), &launcher, &ports, &metrics);
+  Agent agent(options, supervisor_options, MakeControlplaneChannel(controlplane), &launcher, &ports, &metrics,
+              records->get());
   LogInfo("node-agent starting", {{"name", name},
                                   {"controlplane", controlplane},
                                   {"gpus", absl::StrCat(gpus)},
@@ -166,13 +192,20 @@ int Main(int argc, char** argv) {
                                   {"engine_sim", engine_sim},
                                   {"address", address},
                                   {"log_dir", log_dir},
+                                  {"state_dir", state_dir},
+                                  {"keep_engines_on_exit", keep_engines_on_exit ? "true" : "false"},
                                   {"metrics", metrics_listen},
                                   {"credential", credential->secret.empty() ? "none" : credential->source},
                                   {"version", kAgentVersion}});
   agent.Start();
   int sig = WaitForShutdownSignal();
-  LogInfo("shutting down: stopping engines", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-  agent.Shutdown();
+  // SIGTERM is what systemd sends for a stop or restart (an upgrade): with --keep-engines-on-exit the
+  // engines keep serving through it. SIGINT (Ctrl-C, or `systemctl kill -s INT`) always stops them, so an
+  // operator can still take a node's engines down with the agent.
+  const bool keep = keep_engines_on_exit && sig == SIGTERM;
+  LogInfo(keep ? "shutting down: leaving engines running for the next node-agent" : "shutting down: stopping engines",
+          {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  agent.Shutdown(keep ? Agent::ShutdownMode::kKeepEngines : Agent::ShutdownMode::kStopEngines);
   LogInfo("node-agent stopped");
   return 0;
 }

@@ -70,6 +70,11 @@ absl::StatusOr<int> PortAllocator::Allocate() {
   return absl::ResourceExhaustedError(absl::StrCat("no free port in ", range_.first, "-", range_.last, " on ", host_));
 }
 
+bool PortAllocator::Reserve(int port) {
+  absl::MutexLock lock(&mu_);
+  return reserved_.insert(port).second;
+}
+
 void PortAllocator::Release(int port) {
   absl::MutexLock lock(&mu_);
   reserved_.erase(port);

@@ -29,6 +29,9 @@ class PortAllocator {
 
   // A free port, reserved until Release(). RESOURCE_EXHAUSTED if the whole range is taken.
   absl::StatusOr<int> Allocate();
+  // Reserves a port that is already in use by an engine the agent adopted (it may lie outside the
+  // range, if the range changed). False if it was reserved already.
+  bool Reserve(int port);
   void Release(int port);
 
  private:

@@ -120,15 +120,40 @@ absl::StatusOr<pid_t> PosixProcessLauncher::Launch(const LaunchSpec& spec) {
   null_fd = AboveStdio(null_fd);
   pipe_fds[0] = AboveStdio(pipe_fds[0]);
   pipe_fds[1] = AboveStdio(pipe_fds[1]);
+  // The parent's go-ahead for exec when before_exec is set: one byte, or EOF if the parent gave up.
+  int go_fds[2] = {-1, -1};
+  if (spec.before_exec && pipe2(go_fds, O_CLOEXEC) != 0) {
+    int err = errno;
+    close(log_fd);
+    close(null_fd);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(err)));
+  }
+  go_fds[0] = AboveStdio(go_fds[0]);
+  go_fds[1] = AboveStdio(go_fds[1]);
   const pid_t parent = getpid();
+  const int death_signal = spec.parent_death_signal;
 
   pid_t pid = fork();
   if (pid == 0) {
     close(pipe_fds[0]);
     if (setpgid(0, 0) != 0) ChildFail(pipe_fds[1], 0);
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) ChildFail(pipe_fds[1], 1);
-    // The agent may have died between fork and prctl; then no signal will ever come.
-    if (getppid() != parent) _exit(127);
+    if (death_signal != 0) {
+      if (prctl(PR_SET_PDEATHSIG, death_signal) != 0) ChildFail(pipe_fds[1], 1);
+      // The agent may have died between fork and prctl; then no signal will ever come.
+      if (getppid() != parent) _exit(127);
+    }
+    if (go_fds[0] >= 0) {
+      close(go_fds[1]);
+      char go = 0;
+      ssize_t n;
+      do {
+        n = read(go_fds[0], &go, 1);
+      } while (n < 0 && errno == EINTR);
+      if (n != 1) _exit(127);  // the parent failed to record us or died: never run unrecorded
+      close(go_fds[0]);
+    }
     if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0) ChildFail(pipe_fds[1], 2);
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
@@ -150,9 +175,28 @@ absl::StatusOr<pid_t> PosixProcessLauncher::Launch(const LaunchSpec& spec) {
   close(pipe_fds[1]);
   close(log_fd);
   close(null_fd);
+  if (go_fds[0] >= 0) close(go_fds[0]);
   if (pid < 0) {
     close(pipe_fds[0]);
+    if (go_fds[1] >= 0) close(go_fds[1]);
     return absl::InternalError(absl::StrCat("fork: ", std::strerror(fork_errno)));
+  }
+  if (spec.before_exec) {
+    absl::Status before = spec.before_exec(pid);
+    if (before.ok()) {
+      char go = 1;
+      if (write(go_fds[1], &go, 1) != 1) before = absl::InternalError("cannot release the child to exec");
+    }
+    close(go_fds[1]);
+    if (!before.ok()) {
+      // The child exits on EOF by itself; SIGKILL makes sure, then it is reaped here.
+      kill(pid, SIGKILL);
+      close(pipe_fds[0]);
+      int status = 0;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return before;
+    }
   }
   // EOF on the pipe means exec succeeded (the write end was close-on-exec).
   ChildError child_error{};

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <csignal>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,19 +21,26 @@ struct LaunchSpec {
   std::vector<std::pair<std::string, std::string>> env;
   // stdout and stderr are appended here.
   std::string log_path;
+  // Sent to the process when the launching thread exits (PR_SET_PDEATHSIG); 0: none, the process may
+  // outlive the agent.
+  int parent_death_signal = SIGTERM;
+  // If set, runs in the parent after fork and before the child may exec, with the child's pid. The child
+  // waits for it; an error kills the child and becomes Launch's error. This is how an engine's record
+  // reaches disk before the engine runs, so no engine ever runs unrecorded.
+  std::function<absl::Status(pid_t)> before_exec;
 };
 
 class ProcessLauncher {
  public:
   virtual ~ProcessLauncher() = default;
   // Starts the process as the leader of a new process group and returns its pid once exec succeeded;
-  // the caller owns reaping it. The child gets SIGTERM when the *calling thread* exits (that is how
-  // PR_SET_PDEATHSIG works), so call this from a thread that outlives the process.
+  // the caller owns reaping it. The child gets spec.parent_death_signal when the *calling thread* exits
+  // (that is how PR_SET_PDEATHSIG works), so call this from a thread that outlives the process.
   virtual absl::StatusOr<pid_t> Launch(const LaunchSpec& spec) = 0;
 };
 
-// fork + execve. In the child: own process group, PR_SET_PDEATHSIG=SIGTERM (engines must not outlive a
-// killed agent), default signal mask and dispositions (the agent blocks SIGTERM and ignores SIGPIPE, and
+// fork + execve. In the child: own process group, PR_SET_PDEATHSIG (unless the spec says 0), default
+// signal mask and dispositions (the agent blocks SIGTERM and ignores SIGPIPE, and
 // both would otherwise be inherited), stdin from /dev/null, no inherited descriptors beyond 0-2.
 class PosixProcessLauncher final : public ProcessLauncher {
  public:
