@@ -22,5 +22,13 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- Best-fit candidates in order: the nodes of a type with the fewest free GPUs that still fit.
+CREATE INDEX nodes_best_fit ON nodes (gpu_type, free_gpus, name) WHERE state = 'READY' AND NOT drained;
+
+-- Node rows change all the time (heartbeats, assignment versions; free_gpus less often) and those columns
+-- are not indexed: free space on each page lets such updates be HOT (no index entries, no bloat for the
+-- scans of the assignment hub).
+ALTER TABLE nodes SET (fillfactor = 30);
+
 CREATE TRIGGER gpus_count_free AFTER INSERT OR DELETE OR UPDATE OF replica_id ON gpus
   FOR EACH ROW EXECUTE FUNCTION gpus_count_free();

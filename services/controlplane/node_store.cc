@@ -52,6 +52,11 @@ constexpr Sql kBumpNode{"node_bump_version",
 constexpr Sql kFreeGpus{"nodes_with_free_gpus", R"sql(
   SELECT id, name, free_gpus FROM nodes
   WHERE state = 'READY' AND NOT drained AND gpu_type = $1 AND free_gpus > 0 ORDER BY name)sql"};
+// Index nodes_best_fit: the first `limit` nodes in best-fit order.
+constexpr Sql kBestFitGpus{"nodes_best_fit", R"sql(
+  SELECT id, name, free_gpus FROM nodes
+  WHERE state = 'READY' AND NOT drained AND gpu_type = $1 AND free_gpus >= $2
+  ORDER BY free_gpus, name LIMIT $3)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(
   INSERT INTO replicas (id, instance_id, ordinal, node_id, configuration, desired_state, state)
   VALUES ($1, $2, $3, $4, $5, 'RUNNING', 'PENDING'))sql"};
@@ -72,8 +77,8 @@ constexpr Sql kAssignments{"node_assignments", R"sql(
                    WHERE g.replica_id = r.id), '')
   FROM replicas r JOIN instances i ON i.id = r.instance_id WHERE r.node_id = $1 ORDER BY r.id)sql"};
 constexpr Sql kNodeVersion{"node_version", "SELECT assignment_version FROM nodes WHERE id = $1"};
-constexpr Sql kNodeVersions{"node_versions",
-                            "SELECT id, assignment_version FROM nodes WHERE id = ANY(string_to_array($1, ','))"};
+// All nodes: a scan of one small row per node is cheaper than looking up a list of a thousand ids.
+constexpr Sql kNodeVersions{"node_versions", "SELECT id, assignment_version FROM nodes"};
 constexpr Sql kMarkDown{"nodes_mark_down", R"sql(
   UPDATE nodes SET state = 'DOWN'
   WHERE state <> 'DOWN' AND last_heartbeat_at < now() - $1::bigint * interval '1 millisecond'
@@ -170,6 +175,15 @@ std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, con
 std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type) {
   std::vector<FreeGpus> out;
   for (const auto& r : db.Exec(tx, kFreeGpus, gpu_type)) {
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int>()});
+  }
+  return out;
+}
+
+std::vector<FreeGpus> ReadBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
+                                       int limit) {
+  std::vector<FreeGpus> out;
+  for (const auto& r : db.Exec(tx, kBestFitGpus, gpu_type, min_free, limit)) {
     out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int>()});
   }
   return out;
@@ -274,9 +288,11 @@ std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, cons
 
 std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, DbSession& db,
                                                                 const std::vector<std::string>& node_ids) {
+  std::set<std::string> wanted(node_ids.begin(), node_ids.end());
   std::vector<std::pair<std::string, int64_t>> out;
-  for (const auto& r : db.Exec(tx, kNodeVersions, absl::StrJoin(node_ids, ","))) {
-    out.emplace_back(r[0].as<std::string>(), r[1].as<int64_t>());
+  for (const auto& r : db.Exec(tx, kNodeVersions)) {
+    std::string id = r[0].as<std::string>();
+    if (wanted.contains(id)) out.emplace_back(std::move(id), r[1].as<int64_t>());
   }
   return out;
 }

@@ -62,6 +62,10 @@ struct FreeGpus {
   int free = 0;
 };
 std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type);
+// The first `limit` nodes of a type with at least `min_free` free GPUs, fewest free first (best fit), from
+// an index: what placement usually needs, without reading the whole fleet.
+std::vector<FreeGpus> ReadBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
+                                       int limit);
 
 // Inserts a replica on `node_id` holding `gpu_count` of its free GPUs (the lowest indices). ABORTED if
 // fewer are free now (taken concurrently).

@@ -140,16 +140,35 @@ absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, cons
   }
   // Optimistic: decide on an unlocked view; InsertReplica's take of the chosen GPUs fails with ABORTED
   // (and the step's transaction is retried on a fresh view) if a concurrent placer took one first.
-  std::vector<NodeCapacity> nodes;
-  for (FreeGpus& f : ReadFreeGpus(tx, db, config->gpu_type())) {
-    nodes.push_back({f.node_id, f.node_name, config->gpu_type(), f.free});
+  const PlacementRequest request{.instance_id = instance.proto.id(),
+                                 .gpu_type = config->gpu_type(),
+                                 .gpus_per_replica = need,
+                                 .replicas = static_cast<int>(missing.size()),
+                                 .nodes_in_use = used_nodes};
+  auto to_capacity = [&](std::vector<FreeGpus> free) {
+    std::vector<NodeCapacity> nodes;
+    for (FreeGpus& f : free) nodes.push_back({f.node_id, f.node_name, config->gpu_type(), f.free});
+    return nodes;
+  };
+  // Usually the best-fit head of the fleet decides: with `replicas + nodes in use` candidates, the first
+  // `replicas` nodes not in use are among them, so the result equals the whole fleet's. When that is not
+  // enough (too few unused nodes fit, so spreading gives way to sharing) or nothing fits, decide on the
+  // whole fleet, which also gives RESOURCE_EXHAUSTED its summary of what is free.
+  absl::StatusOr<std::vector<ReplicaPlacement>> head = PlaceReplicas(
+      to_capacity(ReadBestFitNodes(tx, db, config->gpu_type(), need,
+                                   static_cast<int>(missing.size() + used_nodes.size()))),
+      request);
+  bool shares = false;
+  if (head.ok()) {
+    std::set<std::string> seen = used_nodes;
+    for (const ReplicaPlacement& p : *head) shares = shares || !seen.insert(p.node_id).second;
   }
-  DI_ASSIGN_OR_RETURN(std::vector<ReplicaPlacement> placements,
-                      PlaceReplicas(std::move(nodes), PlacementRequest{.instance_id = instance.proto.id(),
-                                                                       .gpu_type = config->gpu_type(),
-                                                                       .gpus_per_replica = need,
-                                                                       .replicas = static_cast<int>(missing.size()),
-                                                                       .nodes_in_use = used_nodes}));
+  std::vector<ReplicaPlacement> placements;
+  if (head.ok() && !shares) {
+    placements = *std::move(head);
+  } else {
+    DI_ASSIGN_OR_RETURN(placements, PlaceReplicas(to_capacity(ReadFreeGpus(tx, db, config->gpu_type())), request));
+  }
   // Node order, so that placers taking GPUs on the same nodes lock them in the same order.
   std::vector<size_t> order(missing.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
