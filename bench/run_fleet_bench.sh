@@ -117,33 +117,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# CPU time (clock ticks) of a process; with "tree", plus its reaped children.
-proc_ticks() {
-  local pid="$1" tree="${2:-}" stat
-  stat="$(cat "/proc/${pid}/stat" 2>/dev/null)" || { echo 0; return; }
-  stat="${stat##*) }"
-  read -r -a f <<<"${stat}"
-  if [[ "${tree}" == "tree" ]]; then
-    echo $((f[11] + f[12] + f[13] + f[14]))
-  else
-    echo $((f[11] + f[12]))
-  fi
-}
-pg_ticks() {
-  local postmaster total child
-  postmaster="$(head -n 1 "${run_dir}/pg/data/postmaster.pid")"
-  total="$(proc_ticks "${postmaster}" tree)"
-  for child in $(pgrep -P "${postmaster}"); do total=$((total + $(proc_ticks "${child}"))); done
-  echo "${total}"
-}
-machine_ticks() {
-  local -a c
-  read -r -a c </proc/stat
-  echo "$((c[1] + c[2] + c[3] + c[6] + c[7] + c[8])) $((c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7] + c[8]))"
-}
-ticks_per_s="$(getconf CLK_TCK)"
-ncpu="$(nproc)"
-cores() { awk -v t="$1" -v hz="${ticks_per_s}" -v s="$2" 'BEGIN { printf "%.2f", t / hz / s }'; }
+source "$(dirname "${BASH_SOURCE[0]}")/cpu_lib.sh"
 idle_busy() {
   local m0 t0 m1 t1
   read -r m0 t0 < <(machine_ticks)

@@ -109,8 +109,10 @@ std::string ControlplaneFixture::RegisterNode(const std::string& name, int gpus,
   return r.ok() ? r->node_id() : "";
 }
 
-void ControlplaneFixture::ReportAll(const std::string& node_id, v1::ReplicaStatus::State state,
-                                    const std::string& message) {
+void ControlplaneFixture::HeartbeatWith(
+    const std::string& node_id,
+    const std::function<v1::ReplicaStatus::State(const v1::ReplicaAssignment&)>& state_of,
+    const std::string& message) {
   auto snapshot = nodes_.Snapshot(session_, node_id);
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   v1::HeartbeatRequest hb;
@@ -118,28 +120,24 @@ void ControlplaneFixture::ReportAll(const std::string& node_id, v1::ReplicaStatu
   for (const auto& a : snapshot->replicas()) {
     auto* s = hb.add_replicas();
     s->set_replica_id(a.replica_id());
-    s->set_state(state);
+    s->set_state(state_of(a));
     s->set_message(message);
-    if (state == v1::ReplicaStatus::READY) s->set_endpoint("127.0.0.1:20001");
+    if (s->state() == v1::ReplicaStatus::READY) s->set_endpoint("127.0.0.1:20001");
   }
   auto r = nodes_.Heartbeat(session_, hb);
   ASSERT_TRUE(r.ok()) << r.status();
 }
 
+void ControlplaneFixture::ReportAll(const std::string& node_id, v1::ReplicaStatus::State state,
+                                    const std::string& message) {
+  HeartbeatWith(node_id, [state](const v1::ReplicaAssignment&) { return state; }, message);
+}
+
 void ControlplaneFixture::ActLikeAgent(const std::string& node_id) {
-  auto snapshot = nodes_.Snapshot(session_, node_id);
-  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
-  v1::HeartbeatRequest hb;
-  hb.set_node_id(node_id);
-  for (const auto& a : snapshot->replicas()) {
-    auto* s = hb.add_replicas();
-    s->set_replica_id(a.replica_id());
-    bool run = a.desired_state() == v1::ReplicaAssignment::RUNNING;
-    s->set_state(run ? v1::ReplicaStatus::READY : v1::ReplicaStatus::STOPPED);
-    if (run) s->set_endpoint("127.0.0.1:20001");
-  }
-  auto r = nodes_.Heartbeat(session_, hb);
-  ASSERT_TRUE(r.ok()) << r.status();
+  HeartbeatWith(node_id, [](const v1::ReplicaAssignment& a) {
+    return a.desired_state() == v1::ReplicaAssignment::RUNNING ? v1::ReplicaStatus::READY
+                                                               : v1::ReplicaStatus::STOPPED;
+  });
 }
 
 int ControlplaneFixture::FreeGpus() { return static_cast<int>(Scalar("SELECT count(*) FROM gpus WHERE replica_id IS NULL")); }

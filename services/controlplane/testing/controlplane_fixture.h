@@ -2,6 +2,7 @@
 // A controlplane's logic on a fresh database, without a server: APIs, steps and a runner that tests drive
 // one step at a time, plus a fake node that reports what a node-agent would.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,10 @@ class ControlplaneFixture : public ::testing::Test {
   // Does what an agent would with the node's current assignments: replicas meant to run are READY, the
   // others STOPPED.
   void ActLikeAgent(const std::string& node_id);
+  // One heartbeat from `node_id` with a state for each replica it is assigned.
+  void HeartbeatWith(const std::string& node_id,
+                     const std::function<v1::ReplicaStatus::State(const v1::ReplicaAssignment&)>& state_of,
+                     const std::string& message = "");
   int FreeGpus();
   int64_t Scalar(const std::string& sql);
 
