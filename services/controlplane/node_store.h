@@ -62,8 +62,8 @@ struct FreeGpus {
   int free = 0;
 };
 std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type);
-// The first `limit` nodes of a type with at least `min_free` free GPUs, fewest free first (best fit), from
-// an index: what placement usually needs, without reading the whole fleet.
+// The first `limit` nodes of a type with at least `min_free` free GPUs, fewest free first (best fit, then
+// name), from an index: what placement usually needs, without reading the whole fleet.
 std::vector<FreeGpus> ReadBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
                                        int limit);
 

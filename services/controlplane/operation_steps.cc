@@ -151,12 +151,14 @@ absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, cons
     return nodes;
   };
   // Usually the best-fit head of the fleet decides: with `replicas + nodes in use` candidates, the first
-  // `replicas` nodes not in use are among them, so the result equals the whole fleet's. When that is not
-  // enough (too few unused nodes fit, so spreading gives way to sharing) or nothing fits, decide on the
-  // whole fleet, which also gives RESOURCE_EXHAUSTED its summary of what is free.
+  // `replicas` nodes not in use are among them, and kTieCandidates more let ties spread (placement.h
+  // rule 4). When that is not enough (too few unused nodes fit, so spreading gives way to sharing) or
+  // nothing fits, decide on the whole fleet, which also gives RESOURCE_EXHAUSTED its summary of what is
+  // free.
+  constexpr int kTieCandidates = 32;
   absl::StatusOr<std::vector<ReplicaPlacement>> head = PlaceReplicas(
       to_capacity(ReadBestFitNodes(tx, db, config->gpu_type(), need,
-                                   static_cast<int>(missing.size() + used_nodes.size()))),
+                                   static_cast<int>(missing.size() + used_nodes.size()) + kTieCandidates)),
       request);
   bool shares = false;
   if (head.ok()) {

@@ -2,9 +2,17 @@
 
 #include <algorithm>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 
 namespace dedicated::controlplane {
+namespace {
+
+size_t TieBreak(const std::string& instance_id, const std::string& node_name) {
+  return absl::HashOf(instance_id, node_name);
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<ReplicaPlacement>> PlaceReplicas(std::vector<NodeCapacity> nodes,
                                                             const PlacementRequest& request) {
@@ -22,7 +30,8 @@ absl::StatusOr<std::vector<ReplicaPlacement>> PlaceReplicas(std::vector<NodeCapa
       bool a_used = in_use.contains(a.node_id), b_used = in_use.contains(b->node_id);
       if (a_used != b_used) return !a_used;                                             // spread
       if (a.free_gpus != b->free_gpus) return a.free_gpus < b->free_gpus;  // best fit
-      return a.node_name < b->node_name;
+      size_t ha = TieBreak(request.instance_id, a.node_name), hb = TieBreak(request.instance_id, b->node_name);
+      return ha != hb ? ha < hb : a.node_name < b->node_name;
     };
     for (NodeCapacity& n : nodes) {
       if (n.gpu_type != request.gpu_type) continue;

@@ -8,7 +8,10 @@
 //   2. Spread: a node that already holds a replica of this instance is used only when no other node fits,
 //      so that one node failure does not take every replica down.
 //   3. Best fit: among the nodes that fit, the one with the fewest free GPUs, which keeps large free
-//      blocks for L configurations (first fit fragments them). Ties go to the node name, for determinism.
+//      blocks for L configurations (first fit fragments them).
+//   4. Ties (equal free GPUs) go to the smallest hash of (instance id, node name): deterministic for an
+//      instance, but concurrent placements of different instances spread over the equally good nodes
+//      instead of all queueing for the first by name (they would serialise on that node's row).
 // GPUs within a node: the take picks the lowest free indices (node_store.cc kTakeGpus).
 
 #include <set>

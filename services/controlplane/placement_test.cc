@@ -80,10 +80,22 @@ TEST(Placement, AllOrNothing) {
   EXPECT_THAT(r.status().message(), HasSubstr("needs 3 replica(s)"));
 }
 
-TEST(Placement, TiesGoToTheNodeNameForDeterminism) {
-  auto r = PlaceReplicas({Node("c", 4), Node("a", 4), Node("b", 4)}, Request(1));
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ((*r)[0].node_id, "id-a");
+TEST(Placement, TiesAreDeterministicPerInstanceAndSpreadAcrossInstances) {
+  std::vector<NodeCapacity> nodes;
+  for (int i = 0; i < 16; ++i) nodes.push_back(Node("n" + std::to_string(i), 4));
+  nodes.push_back(Node("roomy", 8));
+  std::set<std::string> chosen;
+  for (int i = 0; i < 50; ++i) {
+    PlacementRequest req = Request(1);
+    req.instance_id = "din" + std::to_string(i);
+    auto first = PlaceReplicas(nodes, req);
+    auto again = PlaceReplicas(nodes, req);
+    ASSERT_TRUE(first.ok() && again.ok());
+    EXPECT_EQ((*first)[0].node_id, (*again)[0].node_id) << "the same instance places the same way";
+    EXPECT_NE((*first)[0].node_id, "id-roomy") << "ties never override best fit";
+    chosen.insert((*first)[0].node_id);
+  }
+  EXPECT_GE(chosen.size(), 8u) << "50 instances should spread over the 16 equally good nodes";
 }
 
 }  // namespace
