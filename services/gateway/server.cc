@@ -108,6 +108,22 @@ int64_t FindCompletionTokens(std::string_view body) {
   return i == start ? -1 : n;
 }
 
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hi, lo;
+    auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; };
+    if (s[i] == '%' && i + 2 < s.size() && (hi = hex(s[i + 1])) >= 0 && (lo = hex(s[i + 2])) >= 0) {
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 size_t CountEvents(std::string_view piece) {
   size_t n = 0;
   for (size_t at = piece.find("data: {"); at != std::string_view::npos; at = piece.find("data: {", at + 1)) ++n;
@@ -182,7 +198,17 @@ class GatewayServer::Impl {
       }
       socket.set_option(tcp::no_delay(true), ec);
       auto ex = socket.get_executor();
-      net::co_spawn(ex, Serve(std::move(socket)), net::detached);
+      // An exception escaping a connection (a bug, bad_alloc) ends that connection, never the process.
+      net::co_spawn(ex, Serve(std::move(socket)), [](std::exception_ptr e) {
+        if (e == nullptr) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          LogError("gateway: connection ended by an exception", {{"error", ex.what()}});
+        } catch (...) {
+          LogError("gateway: connection ended by an unknown exception");
+        }
+      });
     }
   }
 
@@ -303,7 +329,7 @@ class GatewayServer::Impl {
     }
     if (models) {
       if (path == "/v1/models") co_return co_await ListModels(stream, *iam, *principal, *routes, keep_alive, request_id);
-      std::string model(path.substr(11));
+      std::string model = PercentDecode(path.substr(11));  // SDKs may encode the model_uri's "://" and "/"
       auto state = Resolve(*iam, *principal, *routes, model);
       if (!state.ok()) co_return co_await WriteError(stream, state.error, keep_alive, request_id, metrics_->ForInstance(""));
       co_return co_await WriteJson(stream, http::status::ok, ModelJson(state.state->route).dump(), keep_alive,
@@ -630,7 +656,8 @@ class GatewayServer::Impl {
       parser.get().body().data = buf.data();
       parser.get().body().size = buf.size();
       up->stream.expires_after(Chrono(options_.stream_idle_timeout));
-      co_await http::async_read(up->stream, up->buffer, parser, Tok(ec));
+      // read_some, not read: read() would only return once the 16 KiB buffer is full.
+      co_await http::async_read_some(up->stream, up->buffer, parser, Tok(ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         if (!sent) {
