@@ -102,7 +102,7 @@ if [[ ! -f "${DI_LOCAL_BUILD_DIR}/CMakeCache.txt" ]]; then
 fi
 log "building ${DI_LOCAL_BUILD_DIR}"
 cmake --build "${DI_LOCAL_BUILD_DIR}" -j2
-for bin in controlplane node-agent engine-sim dictl; do
+for bin in controlplane node-agent engine-sim dictl gateway; do
   [[ -x "${DI_LOCAL_BIN_DIR}/${bin}" ]] || die "the build produced no ${DI_LOCAL_BIN_DIR}/${bin}"
 done
 
@@ -164,7 +164,7 @@ start_service node-agent --controlplane "${CONTROLPLANE_ADDR}" --name local-node
 services=(controlplane node-agent)
 if [[ -x "${DI_LOCAL_BIN_DIR}/gateway" ]]; then
   start_service gateway --listen "${GATEWAY_ADDR}" --metrics-listen "${GATEWAY_METRICS_ADDR}" \
-    --controlplane "${CONTROLPLANE_ADDR}"
+    --controlplane "${CONTROLPLANE_ADDR}" --gateway-key-file "${GATEWAY_KEY_FILE}"
   services+=(gateway)
 else
   log "no ${DI_LOCAL_BIN_DIR}/gateway in this build yet: starting without the gateway"

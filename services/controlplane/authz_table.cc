@@ -65,6 +65,7 @@ const std::vector<AuthzRule>& AuthzRules() {
       {"ApiKeyService.Delete", p::kApiKeysManage, T::kApiKey, "api_key_id"},
 
       {"AccessSnapshotService.Watch", "", T::kGateway, ""},
+      {"RouteService.Watch", "", T::kGateway, ""},
   };
   return *rules;
 }

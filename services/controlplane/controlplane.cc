@@ -19,6 +19,7 @@
 #include "services/controlplane/node_monitor.h"
 #include "services/controlplane/operation_runner.h"
 #include "services/controlplane/operation_steps.h"
+#include "services/controlplane/route_cache.h"
 #include "services/controlplane/rpc_dispatch.h"
 #include "services/storage/db_executor.h"
 
@@ -56,6 +57,7 @@ class GrpcParts {
   std::unique_ptr<AccessBindingServiceImpl> access_binding_service;
   std::unique_ptr<BillingServiceImpl> billing_service;
   std::unique_ptr<AccessSnapshotServiceImpl> access_snapshot_service;
+  std::unique_ptr<RouteServiceImpl> route_service;
   std::unique_ptr<grpc::Server> server;
   std::thread metrics_thread;
   absl::Mutex mu;
@@ -92,6 +94,8 @@ absl::Status Controlplane::Start() {
   });
   iam_cache_ = std::make_unique<IamCache>(config_.database_url, config_.iam_poll);
   iam_cache_->Start();
+  route_cache_ = std::make_unique<RouteCache>(config_.database_url, catalog_, config_.route_poll);
+  route_cache_->Start();
   authorizer_ = std::make_unique<Authorizer>(iam_cache_.get(), clock_);
   iam_api_ = std::make_unique<IamApi>(iam_cache_.get(), clock_);
   wakeups_->runner = runner_.get();
@@ -122,6 +126,7 @@ absl::Status Controlplane::Start() {
   grpc_->billing_service = std::make_unique<BillingServiceImpl>(grpc_->dispatcher.get());
   grpc_->access_snapshot_service =
       std::make_unique<AccessSnapshotServiceImpl>(iam_cache_.get(), grpc_->dispatcher.get());
+  grpc_->route_service = std::make_unique<RouteServiceImpl>(route_cache_.get(), grpc_->dispatcher.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -139,6 +144,7 @@ absl::Status Controlplane::Start() {
   builder.RegisterService(grpc_->access_binding_service.get());
   builder.RegisterService(grpc_->billing_service.get());
   builder.RegisterService(grpc_->access_snapshot_service.get());
+  builder.RegisterService(grpc_->route_service.get());
   grpc_->server = builder.BuildAndStart();
   if (grpc_->server == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.listen_address));
@@ -179,6 +185,7 @@ void Controlplane::Shutdown() {
   // Streams first, so that Server::Shutdown does not wait for them until the grace period ends.
   hub_->Stop();
   iam_cache_->CloseSubscribers();
+  route_cache_->CloseSubscribers();
   grpc_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.shutdown_grace)));
   grpc_->server->Wait();
@@ -191,6 +198,7 @@ void Controlplane::Shutdown() {
   grpc_->metrics_thread.join();
   grpc_->executor.reset();  // drains queued tasks
   iam_cache_->Stop();
+  route_cache_->Stop();
   exposer_.reset();
   LogInfo("controlplane stopped");
 }

@@ -22,6 +22,7 @@ class AssignmentHub;
 class Authorizer;
 class IamApi;
 class IamCache;
+class RouteCache;
 class GrpcParts;
 class InstanceApi;
 class Metrics;
@@ -65,6 +66,7 @@ class Controlplane {
   std::unique_ptr<NodeMonitor> node_monitor_;
   std::unique_ptr<AssignmentHub> hub_;
   std::unique_ptr<IamCache> iam_cache_;
+  std::unique_ptr<RouteCache> route_cache_;
   std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<IamApi> iam_api_;
   std::unique_ptr<GrpcParts> grpc_;

@@ -34,6 +34,9 @@ struct ControlplaneConfig {
   // How often the IAM snapshot checks for changes made through other controlplane replicas (this one's
   // own changes apply at once). Revocations reach gateways within about this much.
   absl::Duration iam_poll = absl::Milliseconds(200);
+  // How often gateways' routing table checks for changes (route_cache.h): a replica that became READY,
+  // failed or started draining reaches gateways within about this much.
+  absl::Duration route_poll = absl::Milliseconds(200);
   absl::Duration shutdown_grace = absl::Seconds(5);
 };
 

@@ -236,6 +236,28 @@ class AccessSnapshotStream final : public LatestValueWriter<v1::AccessSnapshot> 
   int handle_ = 0;
 };
 
+// One gateway's routing table stream: the current table at once, then every newer one.
+class RouteStream final : public LatestValueWriter<v1::RouteTable> {
+ public:
+  explicit RouteStream(RouteCache* cache) : cache_(cache) {
+    handle_ = cache_->Subscribe([this](std::shared_ptr<const v1::RouteTable> table) {
+      if (table == nullptr) {
+        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "controlplane shutting down"));
+      } else {
+        PushValue(*table);
+      }
+    });
+  }
+  void OnDone() override {
+    cache_->Unsubscribe(handle_);
+    delete this;
+  }
+
+ private:
+  RouteCache* cache_;
+  int handle_ = 0;
+};
+
 }  // namespace
 
 grpc::ServerWriteReactor<v1::Assignments>* NodeServiceImpl::WatchAssignments(grpc::CallbackServerContext* ctx,
@@ -251,6 +273,13 @@ grpc::ServerWriteReactor<v1::AccessSnapshot>* AccessSnapshotServiceImpl::Watch(
   absl::Status s = rpc_->AuthorizeInline(ctx, "AccessSnapshotService.Watch", *req).status();
   if (!s.ok()) return new FailedStream<v1::AccessSnapshot>(ToGrpcStatus(s));
   return new AccessSnapshotStream(cache_);
+}
+
+grpc::ServerWriteReactor<v1::RouteTable>* RouteServiceImpl::Watch(grpc::CallbackServerContext* ctx,
+                                                                  const v1::WatchRoutesRequest* req) {
+  absl::Status s = rpc_->AuthorizeInline(ctx, "RouteService.Watch", *req).status();
+  if (!s.ok()) return new FailedStream<v1::RouteTable>(ToGrpcStatus(s));
+  return new RouteStream(cache_);
 }
 
 }  // namespace dedicated::controlplane

@@ -8,6 +8,7 @@
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/node_admin_service.grpc.pb.h"
 #include "dedicated/v1/resource_service.grpc.pb.h"
+#include "dedicated/v1/route_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
 #include "dedicated/v1/node_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
@@ -20,6 +21,7 @@
 #include "services/controlplane/node_admin.h"
 #include "services/controlplane/node_api.h"
 #include "services/controlplane/quota.h"
+#include "services/controlplane/route_cache.h"
 #include "services/controlplane/rpc_dispatch.h"
 
 namespace dedicated::controlplane {
@@ -204,6 +206,18 @@ class AccessSnapshotServiceImpl final : public v1::AccessSnapshotService::Callba
 
  private:
   IamCache* cache_;
+  RpcDispatcher* rpc_;
+};
+
+// Gateways' routing table (gateway credential only).
+class RouteServiceImpl final : public v1::RouteService::CallbackService {
+ public:
+  RouteServiceImpl(RouteCache* cache, RpcDispatcher* rpc) : cache_(cache), rpc_(rpc) {}
+  grpc::ServerWriteReactor<v1::RouteTable>* Watch(grpc::CallbackServerContext* ctx,
+                                                  const v1::WatchRoutesRequest* req) override;
+
+ private:
+  RouteCache* cache_;
   RpcDispatcher* rpc_;
 };
 

@@ -138,6 +138,8 @@ int Serve(const std::vector<std::string>& args) {
                  "a node without heartbeat for this long is DOWN");
   flags.Duration("iam-poll", "DI_IAM_POLL", &config.iam_poll,
                  "how often to look for IAM changes made through other controlplane replicas");
+  flags.Duration("route-poll", "DI_ROUTE_POLL", &config.route_poll,
+                 "how often gateways' routing table looks for changes (instances, ready replicas)");
   flags.Duration("shutdown-grace", "DI_SHUTDOWN_GRACE", &config.shutdown_grace,
                  "on SIGTERM, how long in-flight calls may take to finish");
   flags.String("log-level", "DI_LOG_LEVEL", &log_level, "debug, info, warning or error");

@@ -20,6 +20,7 @@
 #include "dedicated/v1/node_service.grpc.pb.h"
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "dedicated/v1/resource_service.grpc.pb.h"
+#include "dedicated/v1/route_service.grpc.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "services/catalog/catalog.h"
 #include "services/common/ids.h"
@@ -70,6 +71,7 @@ class IamTest : public ::testing::Test {
     bindings_ = v1::AccessBindingService::NewStub(channel_);
     nodes_ = v1::NodeService::NewStub(channel_);
     snapshots_ = v1::AccessSnapshotService::NewStub(channel_);
+    routes_ = v1::RouteService::NewStub(channel_);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -173,6 +175,7 @@ class IamTest : public ::testing::Test {
   std::unique_ptr<v1::AccessBindingService::Stub> bindings_;
   std::unique_ptr<v1::NodeService::Stub> nodes_;
   std::unique_ptr<v1::AccessSnapshotService::Stub> snapshots_;
+  std::unique_ptr<v1::RouteService::Stub> routes_;
 };
 
 // ---- The permission matrix ----
@@ -325,6 +328,7 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
       {"ApiKeyService.List", [&](auto* m) { set(m, "subject_id", target_sa); }},
       {"ApiKeyService.Delete", [&](auto* m) { set(m, "api_key_id", CreateKey(target_sa).api_key().id()); }},
       {"AccessSnapshotService.Watch", [&](auto*) {}},
+      {"RouteService.Watch", [&](auto*) {}},
   };
 
   // Every method of every dedicated.v1 service must have a case and an authorization rule.
@@ -334,7 +338,8 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
                            "dedicated/v1/model_service.proto", "dedicated/v1/access_binding_service.proto",
                            "dedicated/v1/billing_service.proto", "dedicated/v1/node_service.proto",
                            "dedicated/v1/resource_service.proto", "dedicated/v1/api_key_service.proto",
-                           "dedicated/v1/access_snapshot_service.proto", "dedicated/v1/node_admin_service.proto"}) {
+                           "dedicated/v1/access_snapshot_service.proto", "dedicated/v1/node_admin_service.proto",
+                           "dedicated/v1/route_service.proto"}) {
     const auto* fd = pool->FindFileByName(file);
     ASSERT_NE(fd, nullptr) << file;
     for (int s = 0; s < fd->service_count(); ++s) {
@@ -385,6 +390,11 @@ TEST_F(IamTest, PermissionMatrixCoversEveryRpcRoleAndPlacement) {
           auto reader = nodes_->WatchAssignments(ctx.get(), *static_cast<v1::WatchAssignmentsRequest*>(request.get()));
           v1::Assignments a;
           if (reader->Read(&a)) ctx->TryCancel();
+          status = reader->Finish();
+        } else if (name == "RouteService.Watch") {
+          auto reader = routes_->Watch(ctx.get(), v1::WatchRoutesRequest());
+          v1::RouteTable t;
+          if (reader->Read(&t)) ctx->TryCancel();
           status = reader->Finish();
         } else {
           auto reader = snapshots_->Watch(ctx.get(), v1::WatchAccessSnapshotRequest());
@@ -557,6 +567,34 @@ TEST_F(IamTest, GatewaySnapshotStreamPushesRevocationsWithinASecond) {
   ASSERT_TRUE(keys_->Delete(Ctx(Admin()).get(), del, &deleted).ok());
   while (has_key(snapshot)) ASSERT_TRUE(reader->Read(&snapshot));
   EXPECT_LT(absl::Now() - revoked, absl::Seconds(1));
+  ctx->TryCancel();
+}
+
+// The gateways' routing table: a new instance appears (with the catalog's concurrency limit) within a
+// second, without replicas until one is READY. Other callers were refused by the matrix above.
+TEST_F(IamTest, GatewayRouteStreamListsNewInstancesWithinASecond) {
+  auto ctx = Ctx(boot_.gateway_secret);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto reader = routes_->Watch(ctx.get(), v1::WatchRoutesRequest());
+  v1::RouteTable table;
+  ASSERT_TRUE(reader->Read(&table));
+  absl::Time created = absl::Now();
+  auto [instance_id, op_id] = CreateInstance(boot_.folder_id);
+  const v1::InstanceRoute* found = nullptr;
+  while (found == nullptr) {
+    ASSERT_TRUE(reader->Read(&table));
+    for (const auto& i : table.instances()) {
+      if (i.instance_id() == instance_id) found = &i;
+    }
+  }
+  EXPECT_LT(absl::Now() - created, absl::Seconds(1));
+  EXPECT_EQ(found->folder_id(), boot_.folder_id);
+  EXPECT_EQ(found->model_uri(), absl::StrCat("dedicated://", boot_.folder_id, "/", instance_id));
+  EXPECT_EQ(found->configuration(), "S");
+  EXPECT_GT(found->max_concurrency(), 0);
+  EXPECT_NE(found->status(), v1::Instance::ACTIVE);
+  EXPECT_EQ(found->replicas_size(), 0);  // no node: nothing READY
+  EXPECT_FALSE(table.version().empty());
   ctx->TryCancel();
 }
 

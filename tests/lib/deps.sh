@@ -28,12 +28,18 @@ DI_DEBIAN_PACKAGES=(
   postgresql-15 postgresql-client-15
   # Tools the scripts call.
   jq curl procps iproute2 util-linux
+  # The gateway's SDK test runs the official `openai` npm package (tests/js, installed by `npm ci`).
+  nodejs npm
 )
 
 # Prints the packages of DI_DEBIAN_PACKAGES that are not installed, one per line.
 di_missing_deps() {
   local pkg status
   for pkg in "${DI_DEBIAN_PACKAGES[@]}"; do
+    # NodeSource's nodejs package ships npm itself and conflicts with Debian's npm package.
+    if [[ "${pkg}" == npm ]] && command -v npm >/dev/null 2>&1; then
+      continue
+    fi
     status="$(dpkg-query -W -f='${db:Status-Status}' "${pkg}" 2>/dev/null || true)"
     if [[ "${status}" != "installed" ]]; then
       printf '%s\n' "${pkg}"

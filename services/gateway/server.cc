@@ -1,0 +1,786 @@
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it.
+
+#include "services/gateway/server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "services/common/ids.h"
+#include "services/common/log.h"
+#include "services/gateway/model_ref.h"
+#include "services/gateway/openai_error.h"
+#include "services/iam/roles.h"
+
+namespace dedicated::gateway {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+template <typename T>
+using Task = net::awaitable<T>;
+
+auto Tok(beast::error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
+
+std::chrono::steady_clock::duration Chrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+std::string_view Sv(beast::string_view s) { return {s.data(), s.size()}; }
+// Debian's Abseil has its own string_view (what StrCat takes), Beast 1.74 boost::string_view.
+absl::string_view A(std::string_view s) { return {s.data(), s.size()}; }
+absl::string_view A(beast::string_view s) { return {s.data(), s.size()}; }
+
+double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Idle upstream connections per engine endpoint, reused across requests (keep-alive to engines saves a
+// connect per request). Their I/O objects use the plain io_context executor; completions resume the
+// coroutine on its own strand.
+struct Upstream {
+  explicit Upstream(net::any_io_executor ex) : stream(std::move(ex)) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+};
+
+class UpstreamPool {
+ public:
+  std::unique_ptr<Upstream> Take(const std::string& endpoint) {
+    absl::MutexLock lock(&mu_);
+    auto it = idle_.find(endpoint);
+    if (it == idle_.end() || it->second.empty()) return nullptr;
+    std::unique_ptr<Upstream> u = std::move(it->second.back());
+    it->second.pop_back();
+    return u;
+  }
+  void Put(const std::string& endpoint, std::unique_ptr<Upstream> u) {
+    absl::MutexLock lock(&mu_);
+    auto& v = idle_[endpoint];
+    if (v.size() < kMaxIdlePerEndpoint) v.push_back(std::move(u));
+  }
+
+ private:
+  static constexpr size_t kMaxIdlePerEndpoint = 512;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::vector<std::unique_ptr<Upstream>>> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+// What one try on one replica came to.
+enum class Outcome {
+  kDone,           // answered (any status the engine chose below 500), connection reusable or not
+  kRetry,          // failed before the first byte reached the client: try another replica
+  kTimeout,        // engine too slow before the first byte: 504
+  kClientBroken,   // failed after bytes were sent, or the client went away: close the connection
+};
+
+struct TryResult {
+  Outcome outcome = Outcome::kDone;
+  int status = 0;
+  std::string error;
+};
+
+int64_t FindCompletionTokens(std::string_view body) {
+  constexpr std::string_view kKey = "\"completion_tokens\":";
+  size_t at = body.rfind(kKey);
+  if (at == std::string_view::npos) return -1;
+  size_t i = at + kKey.size();
+  while (i < body.size() && body[i] == ' ') ++i;
+  int64_t n = 0;
+  size_t start = i;
+  while (i < body.size() && body[i] >= '0' && body[i] <= '9') n = n * 10 + (body[i++] - '0');
+  return i == start ? -1 : n;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    int hi, lo;
+    auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; };
+    if (s[i] == '%' && i + 2 < s.size() && (hi = hex(s[i + 1])) >= 0 && (lo = hex(s[i + 2])) >= 0) {
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+size_t CountEvents(std::string_view piece) {
+  size_t n = 0;
+  for (size_t at = piece.find("data: {"); at != std::string_view::npos; at = piece.find("data: {", at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+class GatewayServer::Impl {
+ public:
+  Impl(GatewayServer* owner, const Options& options, Metrics* metrics)
+      : owner_(owner),
+        options_(options),
+        metrics_(metrics),
+        ioc_(options.threads > 0 ? static_cast<int>(options.threads)
+                                 : std::max(1u, std::thread::hardware_concurrency())),
+        acceptor_(net::make_strand(ioc_)) {}
+
+  absl::Status Start(int* port) {
+    auto hp = SplitHostPort(options_.listen);
+    if (!hp.ok()) return hp.status();
+    beast::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto endpoints = resolver.resolve(hp->first, absl::StrCat(hp->second),
+                                      tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec || endpoints.empty()) return absl::InvalidArgumentError(absl::StrCat("--listen: cannot resolve ", hp->first));
+    tcp::endpoint endpoint = endpoints.begin()->endpoint();
+    auto fail = [&](const char* what) {
+      return absl::UnavailableError(absl::StrCat("gateway: ", what, " ", options_.listen, ": ", ec.message()));
+    };
+    if (acceptor_.open(endpoint.protocol(), ec); ec) return fail("open");
+    if (acceptor_.set_option(net::socket_base::reuse_address(true), ec); ec) return fail("setsockopt");
+    if (acceptor_.bind(endpoint, ec); ec) return fail("bind");
+    if (acceptor_.listen(net::socket_base::max_listen_connections, ec); ec) return fail("listen");
+    *port = acceptor_.local_endpoint().port();
+    net::co_spawn(acceptor_.get_executor(), Accept(), net::detached);
+    int n = options_.threads > 0 ? static_cast<int>(options_.threads)
+                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (stopping_.exchange(true)) return;
+    net::post(acceptor_.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    absl::Time deadline = absl::Now() + options_.shutdown_grace;
+    while (active_requests_.load() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    if (active_requests_.load() > 0) {
+      LogWarning("gateway: shutdown grace over, dropping requests in flight",
+                 {{"requests", absl::StrCat(active_requests_.load())}});
+    }
+    ioc_.stop();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  Task<void> Accept() {
+    while (true) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor_.async_accept(net::make_strand(ioc_), Tok(ec));
+      if (stopping_.load() || !acceptor_.is_open()) co_return;
+      if (ec) {
+        // EMFILE and the like: wait instead of spinning.
+        LogWarning("gateway: accept failed", {{"error", ec.message()}});
+        net::steady_timer t(acceptor_.get_executor(), std::chrono::milliseconds(50));
+        co_await t.async_wait(Tok(ec));
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      auto ex = socket.get_executor();
+      // An exception escaping a connection (a bug, bad_alloc) ends that connection, never the process.
+      net::co_spawn(ex, Serve(std::move(socket)), [](std::exception_ptr e) {
+        if (e == nullptr) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          LogError("gateway: connection ended by an exception", {{"error", ex.what()}});
+        } catch (...) {
+          LogError("gateway: connection ended by an unknown exception");
+        }
+      });
+    }
+  }
+
+  // One client connection: requests one after another (keep-alive).
+  Task<void> Serve(tcp::socket socket) {
+    metrics_->open_connections().Increment();
+    struct Closer {
+      Metrics* m;
+      ~Closer() { m->open_connections().Decrement(); }
+    } closer{metrics_};
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    while (!stopping_.load()) {
+      // Idle: wait for the first byte of the next request.
+      if (buffer.size() == 0) {
+        stream.expires_after(Chrono(options_.idle_timeout));
+        size_t n = co_await stream.async_read_some(buffer.prepare(4096), Tok(ec));
+        if (ec) break;
+        buffer.commit(n);
+      }
+      auto arrived = std::chrono::steady_clock::now();
+      http::request_parser<http::empty_body> head;
+      head.header_limit(static_cast<uint32_t>(options_.max_header_bytes));
+      stream.expires_after(Chrono(options_.header_timeout));
+      co_await http::async_read_header(stream, buffer, head, Tok(ec));
+      if (ec == http::error::header_limit) {
+        co_await WriteError(stream, {431, "The request header block is too large.", "", "headers_too_large"}, false,
+                            "", nullptr);
+        break;
+      }
+      if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
+          ec == net::error::connection_reset) {
+        break;
+      }
+      if (ec) {
+        co_await WriteError(stream, BadRequest(absl::StrCat("Malformed HTTP request: ", ec.message()), "bad_http"),
+                            false, "", nullptr);
+        break;
+      }
+      active_requests_.fetch_add(1);
+      struct Active {
+        std::atomic<int>* n;
+        ~Active() { n->fetch_sub(1); }
+      } active{&active_requests_};
+
+      std::string request_id(Sv(head.get()["x-request-id"]));
+      if (request_id.empty() || request_id.size() > 128) request_id = NewId("req");
+      auto length = head.content_length();
+      if (length.has_value() && *length > static_cast<uint64_t>(options_.max_body_bytes)) {
+        co_await WriteError(stream, BodyTooLarge(options_.max_body_bytes), false, request_id, nullptr);
+        break;
+      }
+      if (beast::iequals(head.get()[http::field::expect], "100-continue") && !head.is_done()) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream.expires_after(Chrono(options_.write_timeout));
+        co_await net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()), Tok(ec));
+        if (ec) break;
+      }
+      http::request_parser<http::string_body> parser(std::move(head));
+      parser.body_limit(static_cast<uint64_t>(options_.max_body_bytes));
+      stream.expires_after(Chrono(options_.body_timeout));
+      co_await http::async_read(stream, buffer, parser, Tok(ec));
+      if (ec == http::error::body_limit) {
+        co_await WriteError(stream, BodyTooLarge(options_.max_body_bytes), false, request_id, nullptr);
+        break;
+      }
+      if (ec) break;
+      http::request<http::string_body> req = parser.release();
+      bool keep_alive = req.keep_alive();
+      bool ok = co_await Handle(stream, req, keep_alive && !stopping_.load(), request_id, arrived);
+      if (!ok || !keep_alive || stopping_.load()) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.close();
+  }
+
+  // Returns false when the connection must be closed.
+  Task<bool> Handle(beast::tcp_stream& stream, http::request<http::string_body>& req, bool keep_alive,
+                    const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
+    std::string_view target = Sv(req.target());
+    std::string_view path = target.substr(0, target.find('?'));
+    const bool is_get = req.method() == http::verb::get;
+    const bool is_post = req.method() == http::verb::post;
+    if (path == "/health" || path == "/healthz") {
+      if (!is_get) co_return co_await MethodNotAllowed(stream, "GET", keep_alive, request_id);
+      co_return co_await WriteJson(stream, http::status::ok, R"({"status":"ok"})", keep_alive, request_id);
+    }
+    const bool models = path == "/v1/models" || path.substr(0, 11) == "/v1/models/";
+    const bool completion = path == "/v1/chat/completions" || path == "/v1/completions";
+    if (!models && !completion) {
+      co_return co_await WriteError(
+          stream,
+          {404, absl::StrCat("Unknown request URL: ", A(req.method_string()), " ", A(path), "."), "", "unknown_url"},
+          keep_alive, request_id, metrics_->ForInstance(""));
+    }
+    if (models && !is_get) co_return co_await MethodNotAllowed(stream, "GET", keep_alive, request_id);
+    if (completion && !is_post) co_return co_await MethodNotAllowed(stream, "POST", keep_alive, request_id);
+
+    std::shared_ptr<const iam::IamSnapshot> iam = owner_->access_snapshot();
+    if (iam == nullptr) {
+      co_return co_await WriteError(stream, NotReady("no access snapshot from the controlplane yet"), keep_alive,
+                                    request_id, metrics_->ForInstance(""));
+    }
+    std::string_view authorization = Sv(req[http::field::authorization]);
+    if (authorization.empty()) {
+      co_return co_await WriteError(stream, MissingApiKey(), keep_alive, request_id, metrics_->ForInstance(""));
+    }
+    absl::StatusOr<iam::Principal> principal =
+        iam->Authenticate(absl::string_view(authorization.data(), authorization.size()), absl::Now());
+    if (!principal.ok()) {
+      co_return co_await WriteError(stream, InvalidApiKey(), keep_alive, request_id, metrics_->ForInstance(""));
+    }
+    std::shared_ptr<const RouteSnapshot> routes = owner_->router().Current();
+    if (routes == nullptr) {
+      co_return co_await WriteError(stream, NotReady("no routing table from the controlplane yet"), keep_alive,
+                                    request_id, metrics_->ForInstance(""));
+    }
+    if (models) {
+      if (path == "/v1/models") co_return co_await ListModels(stream, *iam, *principal, *routes, keep_alive, request_id);
+      std::string model = PercentDecode(path.substr(11));  // SDKs may encode the model_uri's "://" and "/"
+      auto state = Resolve(*iam, *principal, *routes, model);
+      if (!state.ok()) co_return co_await WriteError(stream, state.error, keep_alive, request_id, metrics_->ForInstance(""));
+      co_return co_await WriteJson(stream, http::status::ok, ModelJson(state.state->route).dump(), keep_alive,
+                                   request_id);
+    }
+
+    // The body: only `model` and `stream` matter here; the engine validates the rest.
+    nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded() || !body.is_object()) {
+      co_return co_await WriteError(
+          stream, BadRequest("We could not parse the JSON body of your request: it must be a JSON object.", "invalid_json"),
+          keep_alive, request_id, metrics_->ForInstance(""));
+    }
+    auto model_it = body.find("model");
+    if (model_it == body.end() || !model_it->is_string()) {
+      co_return co_await WriteError(
+          stream, BadRequest("You must provide a model parameter (the instance's model_uri or id).", "missing_model"),
+          keep_alive, request_id, metrics_->ForInstance(""));
+    }
+    bool streaming = false;
+    if (auto s = body.find("stream"); s != body.end() && !s->is_null()) {
+      if (!s->is_boolean()) {
+        co_return co_await WriteError(stream, BadRequest("`stream` must be a boolean.", "invalid_stream"), keep_alive,
+                                      request_id, metrics_->ForInstance(""));
+      }
+      streaming = s->get<bool>();
+    }
+    std::string model = model_it->get<std::string>();
+    auto resolved = Resolve(*iam, *principal, *routes, model);
+    if (!resolved.ok()) {
+      co_return co_await WriteError(stream, resolved.error, keep_alive, request_id, metrics_->ForInstance(""));
+    }
+    const InstanceState& instance = *resolved.state;
+    InstanceMetrics* im = metrics_->ForInstance(instance.route.instance_id());
+    if (instance.route.status() != v1::Instance::ACTIVE) {
+      co_return co_await WriteError(stream, NotActive(instance.route), keep_alive, request_id, im);
+    }
+    co_return co_await Proxy(stream, req, instance, im, streaming, keep_alive, request_id, arrived);
+  }
+
+  struct Resolution {
+    std::shared_ptr<const InstanceState> state;
+    HttpError error;
+    bool ok() const { return state != nullptr; }
+  };
+
+  // model field -> instance the principal may call. With a model_uri the folder is in the name, so a key
+  // without the role there gets 403 whether or not the instance exists; with a bare id an instance the key
+  // may not call is indistinguishable from an unknown one (404): neither form reveals an instance to a
+  // caller who may not use it.
+  static Resolution Resolve(const iam::IamSnapshot& iam, const iam::Principal& principal, const RouteSnapshot& routes,
+                            const std::string& model) {
+    std::optional<ModelRef> ref = ParseModelRef(model);
+    if (!ref.has_value()) return {nullptr, ModelNotFound(model)};
+    if (ref->folder_id.has_value() && !iam.Allows(principal, *ref->folder_id, iam::kLanguageModelsCall)) {
+      return {nullptr, PermissionDenied(model)};
+    }
+    std::shared_ptr<const InstanceState> state = routes.Find(ref->instance_id);
+    if (state == nullptr || (ref->folder_id.has_value() && state->route.folder_id() != *ref->folder_id) ||
+        !iam.Allows(principal, state->route.folder_id(), iam::kLanguageModelsCall)) {
+      return {nullptr, ModelNotFound(model)};
+    }
+    return {state, {}};
+  }
+
+  static HttpError NotActive(const v1::InstanceRoute& route) {
+    std::string status = v1::Instance::Status_Name(route.status());
+    std::string detail = route.status_message().empty() ? "" : absl::StrCat(" (", route.status_message(), ")");
+    switch (route.status()) {
+      case v1::Instance::STOPPED:
+      case v1::Instance::ERROR:
+        return {409,
+                absl::StrCat("Instance ", route.instance_id(), " is ", status, detail,
+                             ". Start it with `dictl instance start ", route.instance_id(),
+                             "` (InstanceService.Start) and call again when it is ACTIVE."),
+                "", "instance_not_active"};
+      default:
+        return {503,
+                absl::StrCat("Instance ", route.instance_id(), " is ", status, detail,
+                             "; it answers once it is ACTIVE (check with `dictl instance get ", route.instance_id(),
+                             "`)."),
+                "", "instance_not_active", 5};
+    }
+  }
+
+  static nlohmann::ordered_json ModelJson(const v1::InstanceRoute& r) {
+    nlohmann::ordered_json m;
+    m["id"] = r.model_uri();
+    m["object"] = "model";
+    m["created"] = r.created_at_seconds();
+    m["owned_by"] = r.folder_id();
+    m["instance_id"] = r.instance_id();
+    m["model_id"] = r.model_id();
+    m["configuration"] = r.configuration();
+    m["status"] = v1::Instance::Status_Name(r.status());
+    return m;
+  }
+
+  Task<bool> ListModels(beast::tcp_stream& stream, const iam::IamSnapshot& iam, const iam::Principal& principal,
+                        const RouteSnapshot& routes, bool keep_alive, const std::string& request_id) {
+    std::vector<const v1::InstanceRoute*> visible;
+    for (const auto& [id, state] : routes.instances) {
+      if (iam.Allows(principal, state->route.folder_id(), iam::kLanguageModelsCall)) visible.push_back(&state->route);
+    }
+    std::sort(visible.begin(), visible.end(), [](auto* a, auto* b) { return a->model_uri() < b->model_uri(); });
+    nlohmann::ordered_json out;
+    out["object"] = "list";
+    out["data"] = nlohmann::ordered_json::array();
+    for (const auto* r : visible) out["data"].push_back(ModelJson(*r));
+    co_return co_await WriteJson(stream, http::status::ok, out.dump(), keep_alive, request_id);
+  }
+
+  // A slot on a replica of `instance` not in `tried`: at once, or after waiting in the queue. nullptr with
+  // `error` set when there is none (429 after the queue timeout, 503 when no replica is left).
+  Task<std::shared_ptr<Replica>> AcquireSlot(const InstanceState& instance, InstanceMetrics* im,
+                                              const std::vector<std::string>& tried, HttpError* error) {
+    Admission& admission = *instance.admission;
+    auto ex = co_await net::this_coro::executor;
+    struct Wait {
+      explicit Wait(net::any_io_executor e) : timer(e) {}
+      net::steady_timer timer;
+      bool granted = false;
+      std::shared_ptr<Replica> replica;
+    };
+    auto wait = std::make_shared<Wait>(ex);
+    Grant grant = [wait, ex](std::shared_ptr<Replica> r) {
+      net::post(ex, [wait, r = std::move(r)]() mutable {
+        wait->granted = true;
+        wait->replica = std::move(r);
+        wait->timer.cancel();
+      });
+    };
+    Admission::Result result = admission.Acquire(tried, absl::Now(), grant);
+    const int retry_after = std::max<int>(1, static_cast<int>(absl::ToInt64Seconds(options_.queue_timeout)));
+    const std::string& id = instance.route.instance_id();
+    switch (result.outcome) {
+      case Admission::Outcome::kGranted:
+        co_return result.replica;
+      case Admission::Outcome::kQueueFull:
+        *error = QueueFull(id, retry_after);
+        co_return nullptr;
+      case Admission::Outcome::kNoReplica:
+        *error = tried.empty() ? NoReplicaAvailable(id, "it has no ready replica right now") : HttpError{};
+        co_return nullptr;
+      case Admission::Outcome::kQueued:
+        break;
+    }
+    im->queued->Set(static_cast<double>(admission.queued()));
+    beast::error_code ec;
+    wait->timer.expires_after(Chrono(options_.queue_timeout));
+    co_await wait->timer.async_wait(Tok(ec));
+    if (!wait->granted && admission.CancelWait(result.ticket)) {
+      im->queued->Set(static_cast<double>(admission.queued()));
+      *error = QueueTimeout(id, retry_after);
+      co_return nullptr;
+    }
+    // Granted, or a grant is already on its way to this strand.
+    while (!wait->granted) {
+      wait->timer.expires_after(std::chrono::seconds(60));
+      co_await wait->timer.async_wait(Tok(ec));
+    }
+    im->queued->Set(static_cast<double>(admission.queued()));
+    if (wait->replica == nullptr) {
+      *error = tried.empty() ? NoReplicaAvailable(id, "it has no ready replica right now") : HttpError{};
+    }
+    co_return wait->replica;
+  }
+
+  Task<bool> Proxy(beast::tcp_stream& stream, http::request<http::string_body>& req, const InstanceState& instance,
+                   InstanceMetrics* im, bool streaming, bool keep_alive, const std::string& request_id,
+                   std::chrono::steady_clock::time_point arrived) {
+    Admission& admission = *instance.admission;
+    std::vector<std::string> tried;
+    std::string last_error;
+    while (true) {
+      HttpError error;
+      std::shared_ptr<Replica> replica = co_await AcquireSlot(instance, im, tried, &error);
+      if (replica == nullptr) {
+        if (error.status == 0 || error.message.empty()) {
+          error = {502, absl::StrCat("Every replica of instance ", instance.route.instance_id(), " failed: ", last_error),
+                   "", "upstream_failed", 1};
+        }
+        co_return co_await WriteError(stream, error, keep_alive, request_id, im);
+      }
+      im->in_flight->Set(static_cast<double>(admission.in_flight()));
+      TryResult result = co_await Forward(stream, req, *replica, im, streaming, keep_alive, request_id, arrived);
+      admission.Release(replica, absl::Now());
+      im->in_flight->Set(static_cast<double>(admission.in_flight()));
+      switch (result.outcome) {
+        case Outcome::kDone:
+          admission.MarkSuccess(replica);
+          im->CountRequest(result.status);
+          im->duration->Observe(Seconds(std::chrono::steady_clock::now() - arrived));
+          co_return true;
+        case Outcome::kClientBroken:
+          im->CountRequest(result.status == 0 ? 499 : result.status);
+          co_return false;
+        case Outcome::kTimeout:
+          co_return co_await WriteError(stream, EngineTimeout(instance.route.instance_id()), keep_alive, request_id,
+                                        im);
+        case Outcome::kRetry:
+          admission.MarkFailure(replica, absl::Now());
+          LogWarning("gateway: replica failed before the first byte; failing over",
+                     {{"instance_id", instance.route.instance_id()},
+                      {"replica_id", replica->id()},
+                      {"endpoint", replica->endpoint()},
+                      {"error", result.error},
+                      {"request_id", request_id}});
+          last_error = absl::StrCat(replica->id(), ": ", result.error);
+          tried.push_back(replica->id());
+          im->retries->Increment();
+          break;
+      }
+    }
+  }
+
+  // Connects (or reuses an idle connection), sends the request, and answers the client from the engine's
+  // response. A reused connection that the engine had closed meanwhile is retried once on a fresh one.
+  Task<TryResult> Forward(beast::tcp_stream& client, http::request<http::string_body>& req, const Replica& replica,
+                          InstanceMetrics* im, bool streaming, bool keep_alive, const std::string& request_id,
+                          std::chrono::steady_clock::time_point arrived) {
+    beast::error_code ec;
+    for (int fresh = 0; fresh < 2; ++fresh) {
+      std::unique_ptr<Upstream> up = fresh == 0 ? pool_.Take(replica.endpoint()) : nullptr;
+      const bool reused = up != nullptr;
+      if (!reused) {
+        up = std::make_unique<Upstream>(ioc_.get_executor());
+        auto hp = SplitHostPort(replica.endpoint());
+        if (!hp.ok()) co_return TryResult{Outcome::kRetry, 0, "bad endpoint"};
+        tcp::resolver resolver(ioc_.get_executor());
+        auto addresses = co_await resolver.async_resolve(hp->first, absl::StrCat(hp->second), Tok(ec));
+        if (ec) co_return TryResult{Outcome::kRetry, 0, absl::StrCat("resolve: ", ec.message())};
+        up->stream.expires_after(Chrono(options_.connect_timeout));
+        co_await up->stream.async_connect(addresses, Tok(ec));
+        if (ec) co_return TryResult{Outcome::kRetry, 0, absl::StrCat("connect: ", ec.message())};
+        up->stream.socket().set_option(tcp::no_delay(true), ec);
+      }
+      http::request<http::span_body<const char>> ureq{req.method(), req.target(), 11};
+      ureq.set(http::field::host, replica.endpoint());
+      ureq.set(http::field::content_type, "application/json");
+      if (auto accept = req.find(http::field::accept); accept != req.end()) ureq.set(http::field::accept, accept->value());
+      ureq.set("x-request-id", request_id);
+      ureq.body() = {req.body().data(), req.body().size()};
+      ureq.keep_alive(true);
+      ureq.prepare_payload();
+      up->stream.expires_after(Chrono(options_.write_timeout));
+      co_await http::async_write(up->stream, ureq, Tok(ec));
+      if (ec) {
+        if (reused) continue;
+        co_return TryResult{Outcome::kRetry, 0, absl::StrCat("send: ", ec.message())};
+      }
+      http::response_parser<http::empty_body> head;
+      head.body_limit(std::numeric_limits<uint64_t>::max());
+      up->stream.expires_after(Chrono(options_.engine_timeout));
+      co_await http::async_read_header(up->stream, up->buffer, head, Tok(ec));
+      if (ec == beast::error::timeout) co_return TryResult{Outcome::kTimeout, 0, "engine timeout"};
+      if (ec) {
+        if (reused && up->buffer.size() == 0) continue;
+        co_return TryResult{Outcome::kRetry, 0, absl::StrCat("read: ", ec.message())};
+      }
+      const int status = head.get().result_int();
+      if (status >= 500) co_return TryResult{Outcome::kRetry, status, absl::StrCat("engine answered ", status)};
+      const bool event_stream = head.chunked() ||
+                                Sv(head.get()[http::field::content_type]).find("text/event-stream") != std::string_view::npos;
+      if (!event_stream) {
+        co_return co_await RelayWhole(client, std::move(up), head, replica, im, keep_alive, request_id, arrived);
+      }
+      co_return co_await RelayStream(client, std::move(up), head, replica, im, keep_alive, request_id, arrived,
+                                     streaming);
+    }
+    co_return TryResult{Outcome::kRetry, 0, "connection closed by the engine"};
+  }
+
+  Task<TryResult> RelayWhole(beast::tcp_stream& client, std::unique_ptr<Upstream> up,
+                             http::response_parser<http::empty_body>& head, const Replica& replica, InstanceMetrics* im,
+                             bool keep_alive, const std::string& request_id,
+                             std::chrono::steady_clock::time_point arrived) {
+    beast::error_code ec;
+    http::response_parser<http::string_body> parser(std::move(head));
+    parser.body_limit(256ull << 20);
+    co_await http::async_read(up->stream, up->buffer, parser, Tok(ec));
+    if (ec == beast::error::timeout) co_return TryResult{Outcome::kTimeout, 0, "engine timeout"};
+    if (ec) co_return TryResult{Outcome::kRetry, 0, absl::StrCat("read body: ", ec.message())};
+    const bool upstream_keep_alive = parser.get().keep_alive();
+    http::response<http::string_body> from = parser.release();
+    const int status = from.result_int();
+    http::response<http::string_body> res{from.result(), 11};
+    res.set(http::field::content_type, from[http::field::content_type].empty() ? beast::string_view("application/json")
+                                                                               : from[http::field::content_type]);
+    res.set("x-request-id", request_id);
+    res.body() = std::move(from.body());
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    if (status == 200) {
+      auto elapsed = std::chrono::steady_clock::now() - arrived;
+      int64_t tokens = FindCompletionTokens(res.body());
+      if (tokens > 0 && Seconds(elapsed) > 0) im->tokens_per_second->Observe(tokens / Seconds(elapsed));
+    }
+    if (upstream_keep_alive) pool_.Put(replica.endpoint(), std::move(up));
+    client.expires_after(Chrono(options_.write_timeout));
+    co_await http::async_write(client, res, Tok(ec));
+    if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message()};
+    co_return TryResult{Outcome::kDone, status, ""};
+  }
+
+  // Server-sent events: each piece the engine sends goes to the client as one chunk at once. The client's
+  // header is sent with the first piece, so a failure before it still fails over.
+  Task<TryResult> RelayStream(beast::tcp_stream& client, std::unique_ptr<Upstream> up,
+                              http::response_parser<http::empty_body>& head, const Replica& replica,
+                              InstanceMetrics* im, bool keep_alive, const std::string& request_id,
+                              std::chrono::steady_clock::time_point arrived, bool streaming) {
+    beast::error_code ec;
+    const int status = head.get().result_int();
+    std::string content_type(Sv(head.get()[http::field::content_type]));
+    if (content_type.empty()) content_type = "text/event-stream";
+    http::response_parser<http::buffer_body> parser(std::move(head));
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
+    std::array<char, 16384> buf;
+    bool sent = false;
+    int64_t events = 0;
+    int64_t usage_tokens = -1;
+    std::chrono::steady_clock::time_point first_token{}, last_token{};
+    while (true) {
+      parser.get().body().data = buf.data();
+      parser.get().body().size = buf.size();
+      up->stream.expires_after(Chrono(options_.stream_idle_timeout));
+      // read_some, not read: read() would only return once the 16 KiB buffer is full.
+      co_await http::async_read_some(up->stream, up->buffer, parser, Tok(ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        if (!sent) {
+          if (ec == beast::error::timeout) co_return TryResult{Outcome::kTimeout, 0, "engine timeout"};
+          co_return TryResult{Outcome::kRetry, 0, absl::StrCat("read stream: ", ec.message())};
+        }
+        // Bytes already reached the client: no retry; end the connection so the client sees the break.
+        co_return TryResult{Outcome::kClientBroken, status, ec.message()};
+      }
+      const size_t n = buf.size() - parser.get().body().size;
+      const bool done = parser.is_done();
+      std::string out;
+      if (!sent) {
+        out = absl::StrCat("HTTP/1.1 ", status, " ", A(http::obsolete_reason(static_cast<http::status>(status))),
+                           "\r\nContent-Type: ", content_type,
+                           "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nx-request-id: ", request_id,
+                           keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+      }
+      if (n > 0) {
+        std::string_view piece(buf.data(), n);
+        absl::StrAppend(&out, absl::Hex(n), "\r\n", A(piece), "\r\n");
+        size_t e = CountEvents(piece);
+        if (e > 0) {
+          auto now = std::chrono::steady_clock::now();
+          if (events == 0) {
+            first_token = now;
+            if (streaming) im->ttft->Observe(Seconds(now - arrived));
+          } else {
+            im->inter_token->Observe(Seconds(now - last_token));
+          }
+          last_token = now;
+          events += static_cast<int64_t>(e);
+        }
+        if (int64_t t = FindCompletionTokens(piece); t >= 0) usage_tokens = t;
+      }
+      if (done) out += "0\r\n\r\n";
+      if (!out.empty()) {
+        client.expires_after(Chrono(options_.write_timeout));
+        co_await net::async_write(client.socket(), net::buffer(out), Tok(ec));
+        // A client write can fail after part of the answer went out: never retried.
+        if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message()};
+        sent = true;
+      }
+      if (done) break;
+    }
+    int64_t tokens = usage_tokens >= 0 ? usage_tokens : events;
+    double span = Seconds(last_token - first_token);
+    if (status == 200 && tokens > 1 && span > 0) im->tokens_per_second->Observe((tokens - 1) / span);
+    if (parser.get().keep_alive()) pool_.Put(replica.endpoint(), std::move(up));
+    co_return TryResult{Outcome::kDone, status, ""};
+  }
+
+  Task<bool> MethodNotAllowed(beast::tcp_stream& stream, const char* allow, bool keep_alive,
+                              const std::string& request_id) {
+    HttpError e{405, absl::StrCat("Method not allowed; use ", allow, "."), "", "method_not_allowed"};
+    co_return co_await WriteError(stream, e, keep_alive, request_id, metrics_->ForInstance(""), allow);
+  }
+
+  Task<bool> WriteError(beast::tcp_stream& stream, const HttpError& error, bool keep_alive,
+                        const std::string& request_id, InstanceMetrics* im, const char* allow = nullptr) {
+    if (im != nullptr) im->CountRequest(error.status);
+    http::response<http::string_body> res{static_cast<http::status>(error.status), 11};
+    res.set(http::field::content_type, "application/json");
+    if (!request_id.empty()) res.set("x-request-id", request_id);
+    if (error.retry_after_seconds > 0) res.set(http::field::retry_after, absl::StrCat(error.retry_after_seconds));
+    if (allow != nullptr) res.set(http::field::allow, allow);
+    res.body() = ErrorBody(error);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    beast::error_code ec;
+    stream.expires_after(Chrono(options_.write_timeout));
+    co_await http::async_write(stream, res, Tok(ec));
+    co_return !ec && keep_alive;
+  }
+
+  Task<bool> WriteJson(beast::tcp_stream& stream, http::status status, std::string body, bool keep_alive,
+                       const std::string& request_id) {
+    http::response<http::string_body> res{status, 11};
+    res.set(http::field::content_type, "application/json");
+    res.set("x-request-id", request_id);
+    res.body() = std::move(body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    beast::error_code ec;
+    stream.expires_after(Chrono(options_.write_timeout));
+    co_await http::async_write(stream, res, Tok(ec));
+    co_return !ec && keep_alive;
+  }
+
+  GatewayServer* owner_;
+  const Options& options_;
+  Metrics* metrics_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  UpstreamPool pool_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> active_requests_{0};
+};
+
+GatewayServer::GatewayServer(Options options, Metrics* metrics)
+    : options_(std::move(options)), metrics_(metrics), router_(static_cast<size_t>(options_.max_queue)) {}
+
+GatewayServer::~GatewayServer() { Stop(); }
+
+absl::Status GatewayServer::Start() {
+  if (impl_ != nullptr) return absl::FailedPreconditionError("gateway already started");
+  impl_ = std::make_unique<Impl>(this, options_, metrics_);
+  return impl_->Start(&port_);
+}
+
+void GatewayServer::Stop() {
+  if (impl_ != nullptr) impl_->Stop();
+}
+
+void GatewayServer::SetAccessSnapshot(std::shared_ptr<const iam::IamSnapshot> snapshot) {
+  absl::MutexLock lock(&mu_);
+  iam_ = std::move(snapshot);
+}
+
+std::shared_ptr<const iam::IamSnapshot> GatewayServer::access_snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return iam_;
+}
+
+}  // namespace dedicated::gateway
