@@ -233,11 +233,17 @@ class GatewayServer::Impl {
       auto arrived = std::chrono::steady_clock::now();
       http::request_parser<http::empty_body> head;
       head.header_limit(static_cast<uint32_t>(options_.max_header_bytes));
+      // Beast checks Content-Length against the body limit while reading the header; the size check below
+      // answers 413 with the limit in the message instead.
+      head.body_limit(std::numeric_limits<uint64_t>::max());
       stream.expires_after(Chrono(options_.header_timeout));
       co_await http::async_read_header(stream, buffer, head, Tok(ec));
+      // Errors are named locals, never temporaries inside a co_await expression: GCC 12 destroys some of
+      // those twice (brace-initialised ones crashed the gateway with "free(): invalid pointer").
+      const std::string no_request_id;
       if (ec == http::error::header_limit) {
-        co_await WriteError(stream, {431, "The request header block is too large.", "", "headers_too_large"}, false,
-                            "", nullptr);
+        const HttpError too_large{431, "The request header block is too large.", "", "headers_too_large"};
+        co_await WriteError(stream, too_large, false, no_request_id, nullptr);
         break;
       }
       if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
@@ -245,8 +251,8 @@ class GatewayServer::Impl {
         break;
       }
       if (ec) {
-        co_await WriteError(stream, BadRequest(absl::StrCat("Malformed HTTP request: ", ec.message()), "bad_http"),
-                            false, "", nullptr);
+        const HttpError malformed = BadRequest(absl::StrCat("Malformed HTTP request: ", ec.message()), "bad_http");
+        co_await WriteError(stream, malformed, false, no_request_id, nullptr);
         break;
       }
       active_requests_.fetch_add(1);
@@ -300,10 +306,9 @@ class GatewayServer::Impl {
     const bool models = path == "/v1/models" || path.substr(0, 11) == "/v1/models/";
     const bool completion = path == "/v1/chat/completions" || path == "/v1/completions";
     if (!models && !completion) {
-      co_return co_await WriteError(
-          stream,
-          {404, absl::StrCat("Unknown request URL: ", A(req.method_string()), " ", A(path), "."), "", "unknown_url"},
-          keep_alive, request_id, metrics_->ForInstance(""));
+      const HttpError unknown{404, absl::StrCat("Unknown request URL: ", A(req.method_string()), " ", A(path), "."), "",
+                              "unknown_url"};
+      co_return co_await WriteError(stream, unknown, keep_alive, request_id, metrics_->ForInstance(""));
     }
     if (models && !is_get) co_return co_await MethodNotAllowed(stream, "GET", keep_alive, request_id);
     if (completion && !is_post) co_return co_await MethodNotAllowed(stream, "POST", keep_alive, request_id);
