@@ -28,6 +28,9 @@ DI_DEBIAN_PACKAGES=(
   postgresql-15 postgresql-client-15
   # Tools the scripts call.
   jq curl procps iproute2 util-linux
+  # Deploy checks: promtool and the prometheus server (tests/deploy, tests/e2e/prometheus_test.sh),
+  # python3-yaml to parse Kubernetes manifests.
+  prometheus python3-yaml
 )
 
 # Prints the packages of DI_DEBIAN_PACKAGES that are not installed, one per line.
