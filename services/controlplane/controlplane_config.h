@@ -35,6 +35,9 @@ struct ControlplaneConfig {
   // own changes apply at once). Revocations reach gateways within about this much.
   absl::Duration iam_poll = absl::Milliseconds(200);
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // How often the fleet gauges (fleet_metrics.h) are read from the database; zero disables them. They
+  // run only with a metrics endpoint.
+  absl::Duration fleet_metrics_interval = absl::Seconds(5);
 };
 
 }  // namespace dedicated::controlplane
