@@ -41,14 +41,11 @@ class GaugeRound {
 
 class FleetMetrics {
  public:
-  // Instance statuses with a time limit (operations in progress): their instances get
-  // dedicated_instance_status_age_seconds, so that an alert can name a stuck instance.
-  static constexpr const char* kTransitionalStatuses[] = {"CREATING", "STARTING", "UPDATING", "STOPPING",
-                                                          "DELETING"};
-
   FleetMetrics(prometheus::Registry& registry, const catalog::Catalog& catalog);
 
-  // One round: reads the database and replaces the values. On error the previous values stay (and
+  // One round: reads the database and replaces the values. Instances in a transitional status (CREATING,
+  // STARTING, UPDATING, STOPPING, DELETING) also get dedicated_instance_status_age_seconds, so that an
+  // alert can name a stuck instance. On error the previous values stay (and
   // dedicated_fleet_metrics_last_success_timestamp_seconds stops advancing).
   absl::Status Collect(storage::DbSession& db);
 
