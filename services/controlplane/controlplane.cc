@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/log.h"
 #include "services/controlplane/assignment_hub.h"
+#include "services/controlplane/fleet_metrics.h"
 #include "services/controlplane/authorizer.h"
 #include "services/controlplane/iam_api.h"
 #include "services/controlplane/iam_cache.h"
@@ -60,6 +61,8 @@ class GrpcParts {
   std::unique_ptr<RouteServiceImpl> route_service;
   std::unique_ptr<grpc::Server> server;
   std::thread metrics_thread;
+  std::unique_ptr<FleetMetrics> fleet_metrics;
+  std::unique_ptr<FleetMetricsCollector> fleet_collector;
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
 };
@@ -84,10 +87,7 @@ absl::Status Controlplane::Start() {
   hub_ = std::make_unique<AssignmentHub>(
       config_.database_url, config_.assignment_poll,
       [this](storage::DbSession& db, const std::string& node_id) { return node_api_->Snapshot(db, node_id); });
-  runner_ = std::make_unique<OperationRunner>(
-      &config_, steps_.get(),
-      [this](const std::string& kind, const std::string& result) { metrics_->RecordOperationFinished(kind, result); },
-      [this] { hub_->Poke(); });
+  runner_ = std::make_unique<OperationRunner>(&config_, steps_.get(), metrics_.get(), [this] { hub_->Poke(); });
   node_monitor_ = std::make_unique<NodeMonitor>(&config_, [this] {
     runner_->Wake();
     hub_->Poke();
@@ -102,7 +102,8 @@ absl::Status Controlplane::Start() {
   wakeups_->hub = hub_.get();
 
   grpc_ = std::make_unique<GrpcParts>();
-  grpc_->executor = std::make_unique<storage::DbExecutor>(config_.database_url, config_.db_threads, config_.db_queue);
+  grpc_->executor = std::make_unique<storage::DbExecutor>(config_.database_url, config_.db_threads, config_.db_queue,
+                                                          [this](double seconds) { metrics_->ObserveDbWait(seconds); });
   grpc_->dispatcher = std::make_unique<RpcDispatcher>(grpc_->executor.get(), metrics_.get(), authorizer_.get());
   grpc_->gets = std::make_unique<GetBatcher>(grpc_->executor.get(), grpc_->dispatcher.get(),
                                              std::min(config_.get_batches, config_.db_threads));
@@ -153,6 +154,12 @@ absl::Status Controlplane::Start() {
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(config_.metrics_address);
       exposer_->RegisterCollectable(metrics_->registry());
+      // The database-derived gauges cost a few queries every period: only when someone can scrape them.
+      if (config_.fleet_metrics_interval > absl::ZeroDuration()) {
+        grpc_->fleet_metrics = std::make_unique<FleetMetrics>(*metrics_->registry(), *catalog_);
+        grpc_->fleet_collector = std::make_unique<FleetMetricsCollector>(
+            config_.database_url, grpc_->fleet_metrics.get(), config_.fleet_metrics_interval);
+      }
     } catch (const std::exception& e) {
       grpc_->server->Shutdown();
       return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config_.metrics_address, ": ", e.what()));
@@ -171,6 +178,7 @@ absl::Status Controlplane::Start() {
   hub_->Start();
   runner_->Start();
   node_monitor_->Start();
+  if (grpc_->fleet_collector != nullptr) grpc_->fleet_collector->Start();
   started_ = true;
   LogInfo("controlplane serving", {{"address", address()},
                                    {"metrics", config_.metrics_address},
@@ -191,6 +199,7 @@ void Controlplane::Shutdown() {
   grpc_->server->Wait();
   runner_->Stop();
   node_monitor_->Stop();
+  if (grpc_->fleet_collector != nullptr) grpc_->fleet_collector->Stop();
   {
     absl::MutexLock lock(&grpc_->mu);
     grpc_->stopping = true;

@@ -38,6 +38,9 @@ struct ControlplaneConfig {
   // failed or started draining reaches gateways within about this much.
   absl::Duration route_poll = absl::Milliseconds(200);
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // How often the fleet gauges (fleet_metrics.h) are read from the database; zero disables them. They
+  // run only with a metrics endpoint.
+  absl::Duration fleet_metrics_interval = absl::Seconds(5);
 };
 
 }  // namespace dedicated::controlplane

@@ -117,6 +117,9 @@ int Serve(const std::vector<std::string>& args) {
   flags.String("listen", "DI_LISTEN_ADDRESS", &config.listen_address, "gRPC listen address (host:port)");
   flags.String("metrics-listen", "DI_METRICS_ADDRESS", &config.metrics_address,
                "Prometheus /metrics address (host:port); empty disables it");
+  flags.Duration("fleet-metrics-interval", "DI_FLEET_METRICS_INTERVAL", &config.fleet_metrics_interval,
+                 "how often the instance, node and operation gauges of /metrics are read from the database; "
+                 "0 disables them");
   flags.String("catalog", "DI_CATALOG", &catalog_path,
                "model catalog file (protobuf text format); default: the catalog compiled into this binary");
   flags.Bool("migrate", "DI_MIGRATE_ON_START", &migrate, "apply database migrations before serving");

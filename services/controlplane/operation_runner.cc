@@ -9,6 +9,11 @@
 namespace dedicated::controlplane {
 namespace {
 
+// What the metrics of a finished operation need: its age, and for an instance its model and configuration.
+constexpr storage::Sql kFinishedOperationFacts{"operation_finished_facts", R"sql(
+  SELECT extract(epoch FROM now() - o.created_at)::float8, coalesce(i.model_id, ''), coalesce(i.configuration, '')
+  FROM operations o LEFT JOIN instances i ON i.id = o.instance_id WHERE o.id = $1)sql"};
+
 std::string MakeOwner() {
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
@@ -18,11 +23,10 @@ std::string MakeOwner() {
 }  // namespace
 
 OperationRunner::OperationRunner(const ControlplaneConfig* config, OperationSteps* steps,
-                                 std::function<void(const std::string&, const std::string&)> on_finished,
-                                 std::function<void()> on_assignments_changed)
+                                 Metrics* metrics, std::function<void()> on_assignments_changed)
     : config_(config),
       steps_(steps),
-      on_finished_(std::move(on_finished)),
+      metrics_(metrics),
       on_assignments_changed_(std::move(on_assignments_changed)),
       owner_(MakeOwner()) {}
 
@@ -80,6 +84,8 @@ int OperationRunner::RunClaimed(storage::DbSession& db, int limit) {
 void OperationRunner::RunStep(storage::DbSession& db, const std::string& id) {
   StepOutcome outcome;
   std::string kind;
+  bool first_step = false;
+  FinishedOperation finished;
   absl::Status status = db.InTransaction("operation step", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
     std::optional<OperationRow> op = LockClaimedOperation(tx, s, id, owner_);
     if (!op.has_value()) {  // finished elsewhere (e.g. superseded by a Delete) or lease lost
@@ -88,12 +94,25 @@ void OperationRunner::RunStep(storage::DbSession& db, const std::string& id) {
       return absl::OkStatus();
     }
     kind = op->kind;
+    first_step = first_step || op->attempts == 1;
     absl::StatusOr<StepOutcome> result = steps_->Step(tx, s, *op, owner_);
     if (!result.ok()) return result.status();
     outcome = *result;
-    if (!outcome.finished) RescheduleOperation(tx, s, id, owner_, outcome.run_again_after);
+    if (!outcome.finished) {
+      RescheduleOperation(tx, s, id, owner_, outcome.run_again_after);
+    } else if (metrics_ != nullptr) {
+      pqxx::row facts = s.Exec(tx, kFinishedOperationFacts, id).at(0);
+      finished = FinishedOperation{.kind = kind, .result = outcome.result, .seconds = facts[0].as<double>()};
+      if (kind == kCreateInstance && outcome.result == "ok") {
+        finished.model_id = facts[1].as<std::string>();
+        finished.configuration = facts[2].as<std::string>();
+      }
+    }
     return absl::OkStatus();
   });
+  // Counted even when the first step rolled back: the operation has started, and the next claim is no
+  // longer its first.
+  if (first_step && metrics_ != nullptr && !kind.empty()) metrics_->RecordOperationStarted(kind);
   if (!status.ok()) {
     // The step rolled back. Give the lease back with a pause so a persistent error does not spin; if even
     // that fails (database down) the lease lapses on its own. ABORTED is contention that outlasted the
@@ -110,7 +129,7 @@ void OperationRunner::RunStep(storage::DbSession& db, const std::string& id) {
   if (outcome.assignments_changed) on_assignments_changed_();
   if (outcome.finished) {
     LogInfo("operation finished", {{"operation_id", id}, {"kind", kind}, {"result", outcome.result}});
-    on_finished_(kind, outcome.result);
+    if (metrics_ != nullptr) metrics_->RecordOperationFinished(finished);
   }
 }
 

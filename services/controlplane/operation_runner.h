@@ -14,16 +14,16 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/controlplane/controlplane_config.h"
+#include "services/controlplane/metrics.h"
 #include "services/controlplane/operation_steps.h"
 
 namespace dedicated::controlplane {
 
 class OperationRunner {
  public:
-  // `on_finished(kind, result, seconds)` is called after an operation finished (metrics);
-  // `on_assignments_changed` after a step changed some node's replicas.
-  OperationRunner(const ControlplaneConfig* config, OperationSteps* steps,
-                  std::function<void(const std::string&, const std::string&)> on_finished,
+  // `metrics` (may be null) counts operations started and finished; `on_assignments_changed` is called
+  // after a step changed some node's replicas.
+  OperationRunner(const ControlplaneConfig* config, OperationSteps* steps, Metrics* metrics,
                   std::function<void()> on_assignments_changed);
   ~OperationRunner();
 
@@ -53,7 +53,7 @@ class OperationRunner {
 
   const ControlplaneConfig* config_;
   OperationSteps* steps_;
-  std::function<void(const std::string&, const std::string&)> on_finished_;
+  Metrics* const metrics_;
   std::function<void()> on_assignments_changed_;
   const std::string owner_;
   absl::Mutex mu_;

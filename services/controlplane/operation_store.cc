@@ -12,7 +12,7 @@ using storage::Sql;
 #define DI_OPERATION_COLUMNS                                                                                 \
   "id, kind, description, coalesce(instance_id, ''), created_by, (extract(epoch FROM created_at) * 1000000)::bigint, "  \
   "(extract(epoch FROM modified_at) * 1000000)::bigint, done, metadata, error, response, cancel_requested, " \
-  "(deadline_at IS NOT NULL AND deadline_at < now()), resource_id"
+  "(deadline_at IS NOT NULL AND deadline_at < now()), resource_id, attempts"
 
 constexpr Sql kInsert{"operation_insert", R"sql(
   INSERT INTO operations (id, kind, description, instance_id, created_by, metadata, done, response, deadline_at,
@@ -92,6 +92,7 @@ OperationRow RowToOperation(const pqxx::row& r) {
   row.cancel_requested = r[11].as<bool>();
   row.deadline_passed = r[12].as<bool>();
   row.resource_id = r[13].as<std::string>();
+  row.attempts = r[14].as<int>();
   return row;
 }
 

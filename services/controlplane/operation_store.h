@@ -45,6 +45,8 @@ struct OperationRow {
   bool cancel_requested = false;
   bool deadline_passed = false;
   int64_t created_us = 0;
+  // Times a worker claimed it: 1 during its first step.
+  int attempts = 0;
 };
 
 struct NewOperation {

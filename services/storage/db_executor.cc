@@ -2,7 +2,8 @@
 
 namespace dedicated::storage {
 
-DbExecutor::DbExecutor(std::string dsn, int threads, int max_queue) : max_queue_(max_queue), dsn_(std::move(dsn)) {
+DbExecutor::DbExecutor(std::string dsn, int threads, int max_queue, WaitObserver on_wait)
+    : max_queue_(max_queue), dsn_(std::move(dsn)), on_wait_(std::move(on_wait)) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
@@ -17,7 +18,7 @@ DbExecutor::~DbExecutor() {
 bool DbExecutor::Submit(Task task) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || static_cast<int>(queue_.size()) >= max_queue_) return false;
-  queue_.push_back(std::move(task));
+  queue_.push_back(Queued{std::move(task), absl::Now()});
   return true;
 }
 
@@ -35,6 +36,7 @@ void DbExecutor::Loop() {
   DbSession session(dsn_);
   while (true) {
     Task task;
+    absl::Time enqueued;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
@@ -43,10 +45,12 @@ void DbExecutor::Loop() {
           },
           this));
       if (queue_.empty()) return;  // stopping and drained
-      task = std::move(queue_.front());
+      task = std::move(queue_.front().task);
+      enqueued = queue_.front().enqueued;
       queue_.pop_front();
       ++busy_;
     }
+    if (on_wait_) on_wait_(absl::ToDoubleSeconds(absl::Now() - enqueued));
     task(session);
     absl::MutexLock lock(&mu_);
     --busy_;

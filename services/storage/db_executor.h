@@ -13,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "services/storage/db_session.h"
 
 namespace dedicated::storage {
@@ -20,8 +21,10 @@ namespace dedicated::storage {
 class DbExecutor {
  public:
   using Task = std::function<void(DbSession&)>;
+  // Called on the pool thread with the seconds a task waited in the queue, before it runs (metrics).
+  using WaitObserver = std::function<void(double)>;
 
-  DbExecutor(std::string dsn, int threads, int max_queue);
+  DbExecutor(std::string dsn, int threads, int max_queue, WaitObserver on_wait = {});
   ~DbExecutor();  // finishes queued tasks, then joins
 
   // False when the queue is full or the executor is stopping; the task is then not run.
@@ -35,12 +38,18 @@ class DbExecutor {
   int busy() const;
 
  private:
+  struct Queued {
+    Task task;
+    absl::Time enqueued;
+  };
+
   void Loop();
 
   const int max_queue_;
   std::string dsn_;
+  const WaitObserver on_wait_;
   mutable absl::Mutex mu_;
-  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_;

@@ -30,6 +30,9 @@ DI_DEBIAN_PACKAGES=(
   jq curl procps iproute2 util-linux
   # The gateway's SDK test runs the official `openai` npm package (tests/js, installed by `npm ci`).
   nodejs npm
+  # Deploy checks: promtool and the prometheus server (tests/deploy, tests/e2e/prometheus_test.sh),
+  # python3-yaml to parse Kubernetes manifests.
+  prometheus python3-yaml
 )
 
 # Prints the packages of DI_DEBIAN_PACKAGES that are not installed, one per line.

@@ -26,7 +26,7 @@ ControlplaneFixture::ControlplaneFixture()
       api_(catalog_, &clock_, &config_, &wakeups_),
       nodes_(catalog_, &config_, &wakeups_),
       steps_(catalog_, &config_),
-      runner_(&config_, &steps_, [](const std::string&, const std::string&) {}, [] {}) {
+      runner_(&config_, &steps_, /*metrics=*/nullptr, [] {}) {
   // Instances belong to folders (a foreign key): the tests use folder1 and folder2 of cloud1.
   pqxx::connection conn(db_.dsn());
   pqxx::work tx(conn);
