@@ -35,6 +35,8 @@ struct ControlplaneConfig {
   // own changes apply at once). Revocations reach gateways within about this much.
   absl::Duration iam_poll = absl::Milliseconds(200);
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // How often dedicated_billable_seconds_total takes in newly settled seconds (billing_meter.h).
+  absl::Duration billing_meter_period = absl::Seconds(15);
 };
 
 }  // namespace dedicated::controlplane

@@ -24,6 +24,8 @@ class Metrics {
   void RecordRpc(const std::string& method, const std::string& code, double seconds);
   void RecordOperationFinished(const std::string& kind, const std::string& result);
   void SetDbQueue(int queued, int busy);
+  // Billable replica-seconds settled in the database (billing_meter.h), by folder and configuration.
+  void AddBillableSeconds(const std::string& folder_id, const std::string& configuration, int64_t seconds);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -32,6 +34,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& rpc_total_;
   prometheus::Family<prometheus::Histogram>& rpc_seconds_;
   prometheus::Family<prometheus::Counter>& operations_finished_;
+  prometheus::Family<prometheus::Counter>& billable_seconds_;
   prometheus::Gauge& db_queue_;
   prometheus::Gauge& db_busy_;
   absl::Mutex mu_;
