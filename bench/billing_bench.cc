@@ -32,11 +32,13 @@ void Fill(storage::DbSession& db, const catalog::Catalog& catalog, int instances
     absl::Status seeded = controlplane::SeedSkuPrices(tx, session, catalog);
     if (!seeded.ok()) return seeded;
     tx.exec("INSERT INTO clouds (id, name) VALUES ('bench-cloud', 'bench-cloud') ON CONFLICT DO NOTHING");
-    tx.exec("INSERT INTO folders (id, cloud_id, name) VALUES ('bench-folder', 'bench-cloud', 'bench-folder'), "
-            "('other-folder', 'bench-cloud', 'other-folder') ON CONFLICT DO NOTHING");
-    tx.exec("INSERT INTO nodes (id, name, gpu_type, gpu_count, address, engine_kind, state) "
-            "VALUES ('bench-node', 'bench-node', 'H100-80GB', 8, '127.0.0.1', 'engine-sim', 'READY') "
-            "ON CONFLICT DO NOTHING");
+    tx.exec(
+        "INSERT INTO folders (id, cloud_id, name) VALUES ('bench-folder', 'bench-cloud', 'bench-folder'), "
+        "('other-folder', 'bench-cloud', 'other-folder') ON CONFLICT DO NOTHING");
+    tx.exec(
+        "INSERT INTO nodes (id, name, gpu_type, gpu_count, address, engine_kind, state) "
+        "VALUES ('bench-node', 'bench-node', 'H100-80GB', 8, '127.0.0.1', 'engine-sim', 'READY') "
+        "ON CONFLICT DO NOTHING");
     for (const char* folder : {"bench-folder", "other-folder"}) {
       tx.exec_params(
           "INSERT INTO instances (id, folder_id, name, model_id, configuration, replica_count, status) "
@@ -74,8 +76,8 @@ void Time(const std::string& what, int iterations, Fn&& fn) {
   }
   std::sort(ms.begin(), ms.end());
   auto pct = [&ms](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))]; };
-  std::printf("%-44s n=%zu  p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", what.c_str(), ms.size(), pct(0.50),
-              pct(0.99), ms.back());
+  std::printf("%-44s n=%zu  p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms\n", what.c_str(), ms.size(), pct(0.50), pct(0.99),
+              ms.back());
 }
 
 }  // namespace

@@ -89,7 +89,8 @@ absl::StatusOr<v1::GetUsageResponse> BillingApi::GetUsage(DbSession& db, const R
     total_minor += minor;  // the total is the sum of the rounded lines, so an invoice adds up
   }
   out.set_total_billable_seconds(total_seconds);
-  *out.mutable_total_cost() = MoneyFromMinorUnits(currency.empty() ? DefaultCurrency(*catalog_) : currency, total_minor);
+  *out.mutable_total_cost() =
+      MoneyFromMinorUnits(currency.empty() ? DefaultCurrency(*catalog_) : currency, total_minor);
   return out;
 }
 

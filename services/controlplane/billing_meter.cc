@@ -6,7 +6,9 @@
 
 namespace dedicated::controlplane {
 
-void BillingMeter::Start() { thread_ = std::thread([this] { Loop(); }); }
+void BillingMeter::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void BillingMeter::Stop() {
   {

@@ -1,11 +1,11 @@
 // Billing against the real PostgreSQL, driven step by step with a FakeClock (di_now() follows it): exact
 // uptime across stop/start, provisioning excluded, node death ending at the last heartbeat, windows and
 // price changes, folder isolation, and a randomized property test against an independent oracle.
+#include <gtest/gtest.h>
+
 #include <map>
 #include <random>
 #include <set>
-
-#include <gtest/gtest.h>
 
 #include "google/protobuf/field_mask.pb.h"
 #include "services/controlplane/billing_api.h"
@@ -238,7 +238,7 @@ TEST_F(BillingTest, NodeDeathEndsBillingAtTheLastHeartbeat) {
   std::string id = ActiveInstance(node, absl::Seconds(10));
   const absl::Time active = clock_.Now();
   clock_.Advance(absl::Seconds(600));
-  ActLikeAgent(node);  // the last heartbeat
+  ActLikeAgent(node);                 // the last heartbeat
   clock_.Advance(absl::Seconds(40));  // silence, longer than node_timeout (15 s)
   std::vector<std::string> down, affected;
   ASSERT_TRUE(MarkSilentNodesDownOnce(session_, config_, &down, &affected).ok());
@@ -260,10 +260,10 @@ TEST_F(BillingTest, RollingUpdateBillsEachReplicaByItsOwnConfiguration) {
   req.mutable_update_mask()->add_paths("configuration");
   req.set_configuration("M");
   ASSERT_TRUE(api_.Update(session_, rc_, req).ok());
-  DriveSteps(1);          // new M replica placed
-  ActLikeAgent(node);     // ... and READY: S and M both serve
+  DriveSteps(1);       // new M replica placed
+  ActLikeAgent(node);  // ... and READY: S and M both serve
   clock_.Advance(absl::Seconds(50));
-  Settle({node});          // S retired (no drain grace here)
+  Settle({node});  // S retired (no drain grace here)
   clock_.Advance(absl::Seconds(500));
   v1::GetUsageResponse usage = Usage(active, clock_.Now());
   std::map<std::string, int64_t> by_sku;
@@ -277,8 +277,8 @@ TEST(BillingRounding, HalfUpToTheKopeckOncePerLine) {
   EXPECT_EQ(CostMinorUnits(0), 0);
   EXPECT_EQ(CostMinorUnits(static_cast<__int128>(5400) * 402 * kNanosPerRub), 60300);
   EXPECT_EQ(CostMinorUnits(static_cast<__int128>(1) * 402 * kNanosPerRub), 11);  // 11.1666..
-  EXPECT_EQ(CostMinorUnits(static_cast<__int128>(18000000000) - 1), 0);  // 0.4999.. kopeck (x 1e7 x 3600)
-  EXPECT_EQ(CostMinorUnits(static_cast<__int128>(18000000000)), 1);      // 0.5 kopeck -> up
+  EXPECT_EQ(CostMinorUnits(static_cast<__int128>(18000000000) - 1), 0);          // 0.4999.. kopeck (x 1e7 x 3600)
+  EXPECT_EQ(CostMinorUnits(static_cast<__int128>(18000000000)), 1);              // 0.5 kopeck -> up
   // No overflow for a year of 64 replicas at the largest catalog price.
   __int128 big = static_cast<__int128>(365LL * 24 * 3600 * 64) * 2412 * kNanosPerRub;
   EXPECT_EQ(CostMinorUnits(big), 365LL * 24 * 64 * 2412 * 100);

@@ -49,18 +49,20 @@ constexpr Sql kEndAtLastHeartbeat{"billing_end_at_last_heartbeat", R"sql(
 
 // The window [ws, we) in whole seconds, its end clipped to now; a folder's intervals clipped to it; price
 // rows as [pf, pt) spans.
-#define DI_USAGE_CTES(WINDOW_START)                                                                           \
-  "WITH w AS (SELECT " WINDOW_START " AS ws,"                                                                 \
-  "                  least(to_timestamp($3::bigint), " DI_NOW_SECOND ") AS we),"                                \
-  " spans AS ("                                                                                               \
-  "  SELECT b.instance_id, b.sku_id, greatest(b.started_at, w.ws) AS s,"                                      \
-  "         least(coalesce(b.ended_at, w.we), w.we) AS e"                                                     \
-  "  FROM billable_intervals b CROSS JOIN w"                                                                  \
+#define DI_USAGE_CTES(WINDOW_START)                                                                             \
+  "WITH w AS (SELECT " WINDOW_START                                                                             \
+  " AS ws,"                                                                                                     \
+  "                  least(to_timestamp($3::bigint), " DI_NOW_SECOND                                            \
+  ") AS we),"                                                                                                   \
+  " spans AS ("                                                                                                 \
+  "  SELECT b.instance_id, b.sku_id, greatest(b.started_at, w.ws) AS s,"                                        \
+  "         least(coalesce(b.ended_at, w.we), w.we) AS e"                                                       \
+  "  FROM billable_intervals b CROSS JOIN w"                                                                    \
   "  WHERE b.folder_id = $1 AND coalesce(b.ended_at, 'infinity'::timestamptz) > w.ws AND b.started_at < w.we)," \
-  " prices AS ("                                                                                              \
-  "  SELECT sku_id, currency_code, price_per_hour_nanos AS p, effective_from AS pf,"                         \
-  "         coalesce(lead(effective_from) OVER (PARTITION BY sku_id ORDER BY effective_from),"                 \
-  "                  'infinity'::timestamptz) AS pt"                                                          \
+  " prices AS ("                                                                                                \
+  "  SELECT sku_id, currency_code, price_per_hour_nanos AS p, effective_from AS pf,"                            \
+  "         coalesce(lead(effective_from) OVER (PARTITION BY sku_id ORDER BY effective_from),"                  \
+  "                  'infinity'::timestamptz) AS pt"                                                            \
   "  FROM sku_prices) "
 
 constexpr Sql kUsage{"billing_usage", DI_USAGE_CTES("to_timestamp($2::bigint)") R"sql(,

@@ -18,9 +18,8 @@ absl::Status ParseWhen(const std::string& flag, const std::string& text, google:
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err) && !absl::ParseTime("%Y-%m-%d", text, &t, &err)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, ": expected RFC 3339 (2026-01-15T12:00:00Z) or a date (2026-01-15), got \"",
-                     text, "\""));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, ": expected RFC 3339 (2026-01-15T12:00:00Z) or a date (2026-01-15), got \"", text, "\""));
   }
   out->set_seconds(absl::ToUnixSeconds(t));
   return absl::OkStatus();
@@ -62,7 +61,9 @@ class GetUsage : public Command {
     if (end_.seconds() <= start_.seconds()) return absl::InvalidArgumentError("--to: must be after --from");
     return absl::OkStatus();
   }
-  int Run(Client& client, const CommandEnv& env) override { return hourly_ ? RunHourly(client, env) : RunTotals(client, env); }
+  int Run(Client& client, const CommandEnv& env) override {
+    return hourly_ ? RunHourly(client, env) : RunTotals(client, env);
+  }
 
  private:
   int RunTotals(Client& client, const CommandEnv& env) {
@@ -71,9 +72,8 @@ class GetUsage : public Command {
     *request.mutable_start_time() = start_;
     *request.mutable_end_time() = end_;
     v1::GetUsageResponse usage;
-    grpc::Status status = client.Call([&](grpc::ClientContext* context) {
-      return client.billing().GetUsage(context, request, &usage);
-    });
+    grpc::Status status =
+        client.Call([&](grpc::ClientContext* context) { return client.billing().GetUsage(context, request, &usage); });
     if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
     if (env.format == OutputFormat::kJson) return ReportPrint(PrintJson(usage, env.out), env);
     const std::string currency = usage.total_cost().currency_code();
@@ -84,8 +84,8 @@ class GetUsage : public Command {
                 << Csv(i.configuration()) << "," << i.billable_seconds() << "," << Amount(i.cost()) << ","
                 << i.cost().currency_code() << "\n";
       }
-      env.out << "TOTAL,,,," << usage.total_billable_seconds() << "," << Amount(usage.total_cost()) << ","
-              << currency << "\n";
+      env.out << "TOTAL,,,," << usage.total_billable_seconds() << "," << Amount(usage.total_cost()) << "," << currency
+              << "\n";
       return kExitOk;
     }
     Table table({"INSTANCE", "MODEL", "CONFIG", "SKU", "SECONDS", "HOURS", "COST"});
@@ -109,9 +109,8 @@ class GetUsage : public Command {
     std::set<std::string> seen;
     while (true) {
       v1::ListUsageRecordsResponse page;
-      grpc::Status status = client.Call([&](grpc::ClientContext* context) {
-        return client.billing().ListUsageRecords(context, request, &page);
-      });
+      grpc::Status status = client.Call(
+          [&](grpc::ClientContext* context) { return client.billing().ListUsageRecords(context, request, &page); });
       if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
       for (auto& r : *page.mutable_usage_records()) *all.add_usage_records() = std::move(r);
       if (page.next_page_token().empty()) break;
