@@ -70,6 +70,24 @@ absl::StatusOr<std::shared_ptr<const Catalog>> Catalog::FromText(absl::string_vi
       }
     }
     if (configs.size() != 3) return Invalid(m.id(), "must offer exactly S, M and L");
+    std::set<std::pair<std::string, int64_t>> changes;
+    for (const config::v1::PriceChange& change : cm.price_changes()) {
+      auto config = configs.find(change.configuration());
+      absl::Time from;
+      std::string err;
+      if (config == configs.end()) return Invalid(m.id(), "price_changes: unknown configuration");
+      if (!absl::ParseTime(absl::RFC3339_full, change.effective_from(), &from, &err)) {
+        return Invalid(m.id(), absl::StrCat("price_changes: effective_from: ", err));
+      }
+      if (!changes.emplace(change.configuration(), absl::ToUnixSeconds(from)).second) {
+        return Invalid(m.id(), "price_changes: two changes of one configuration at the same time");
+      }
+      const auto& p = change.price_per_hour();
+      if (p.units() < 0 || p.nanos() < 0 || p.nanos() >= 1000000000 || (p.units() == 0 && p.nanos() == 0) ||
+          p.currency_code() != config->second->price_per_hour().currency_code()) {
+        return Invalid(m.id(), "price_changes: price_per_hour must be positive, in the configuration's currency");
+      }
+    }
     int64_t s = PriceNanos(*configs["S"]);
     if (PriceNanos(*configs["M"]) != 2 * s || PriceNanos(*configs["L"]) != 3 * s) {
       return Invalid(m.id(), "hourly prices must be in the ratio S:M:L = 1:2:3");
@@ -90,6 +108,29 @@ absl::StatusOr<std::shared_ptr<const Catalog>> Catalog::FromFile(const std::stri
     return absl::Status(catalog.status().code(), absl::StrCat(path, ": ", catalog.status().message()));
   }
   return catalog;
+}
+
+std::vector<SkuPrice> Catalog::Prices() const {
+  std::vector<SkuPrice> out;
+  auto add = [&out](const Configuration& c, const dedicated::v1::Money& price, absl::Time from) {
+    out.push_back({c.sku_id(), "", c.name(), from, price.currency_code(),
+                   price.units() * 1000000000LL + price.nanos()});
+  };
+  for (const config::v1::CatalogModel& cm : proto_.models()) {
+    for (const Configuration& c : cm.model().configurations()) {
+      add(c, c.price_per_hour(), absl::UnixEpoch());
+      out.back().model_id = cm.model().id();
+      for (const config::v1::PriceChange& change : cm.price_changes()) {
+        if (change.configuration() != c.name()) continue;
+        absl::Time from;
+        std::string err;
+        absl::ParseTime(absl::RFC3339_full, change.effective_from(), &from, &err);  // validated at load
+        add(c, change.price_per_hour(), from);
+        out.back().model_id = cm.model().id();
+      }
+    }
+  }
+  return out;
 }
 
 const config::v1::CatalogModel* Catalog::Find(absl::string_view model_id) const {

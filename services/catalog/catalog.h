@@ -19,6 +19,17 @@ namespace dedicated::catalog {
 // The text of catalog/catalog.textproto compiled into the binary.
 const char* EmbeddedCatalogText();
 
+// One price row of one SKU (model x configuration): `price_per_hour_nanos` billionths of the currency unit
+// per replica-hour, from `effective_from` until the SKU's next row. The base price starts at the epoch.
+struct SkuPrice {
+  std::string sku_id;
+  std::string model_id;
+  std::string configuration;
+  absl::Time effective_from;
+  std::string currency_code;
+  int64_t price_per_hour_nanos = 0;
+};
+
 class Catalog {
  public:
   // Parses and validates: unique model ids, exactly S, M and L per model with positive GPUs and
@@ -31,6 +42,9 @@ class Catalog {
   const config::v1::CatalogModel* Find(absl::string_view model_id) const;
   const dedicated::v1::Configuration* FindConfiguration(absl::string_view model_id,
                                                         absl::string_view configuration) const;
+
+  // Every SKU's price rows (base price and price_changes), for billing.
+  std::vector<SkuPrice> Prices() const;
 
   // OK, or FAILED_PRECONDITION when the model may no longer be deployed on dedicated instances at `now`.
   absl::Status CheckDeployable(absl::string_view model_id, absl::Time now) const;

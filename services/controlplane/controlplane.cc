@@ -11,6 +11,8 @@
 #include "services/controlplane/assignment_hub.h"
 #include "services/controlplane/fleet_metrics.h"
 #include "services/controlplane/authorizer.h"
+#include "services/controlplane/billing_meter.h"
+#include "services/controlplane/billing_store.h"
 #include "services/controlplane/iam_api.h"
 #include "services/controlplane/iam_cache.h"
 #include "services/controlplane/grpc_services.h"
@@ -56,7 +58,9 @@ class GrpcParts {
   std::unique_ptr<NodeAdminServiceImpl> node_admin_service;
   std::unique_ptr<ApiKeyServiceImpl> api_key_service;
   std::unique_ptr<AccessBindingServiceImpl> access_binding_service;
+  std::unique_ptr<BillingApi> billing_api;
   std::unique_ptr<BillingServiceImpl> billing_service;
+  std::unique_ptr<BillingMeter> billing_meter;
   std::unique_ptr<AccessSnapshotServiceImpl> access_snapshot_service;
   std::unique_ptr<RouteServiceImpl> route_service;
   std::unique_ptr<grpc::Server> server;
@@ -79,6 +83,14 @@ std::string Controlplane::address() const {
 }
 
 absl::Status Controlplane::Start() {
+  {
+    // Prices first: no interval may open for a SKU the database does not know.
+    storage::DbSession db(config_.database_url);
+    absl::Status seeded = db.InTransaction("seed sku prices", [this](pqxx::work& tx, storage::DbSession& s) {
+      return SeedSkuPrices(tx, s, *catalog_);
+    });
+    if (!seeded.ok()) return seeded;
+  }
   metrics_ = std::make_unique<Metrics>();
   wakeups_ = std::make_unique<ProcessWakeups>();
   instance_api_ = std::make_unique<InstanceApi>(catalog_, clock_, &config_, wakeups_.get());
@@ -124,7 +136,13 @@ absl::Status Controlplane::Start() {
   grpc_->user_account_service = std::make_unique<UserAccountServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->api_key_service = std::make_unique<ApiKeyServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
   grpc_->access_binding_service = std::make_unique<AccessBindingServiceImpl>(iam_api_.get(), grpc_->dispatcher.get());
-  grpc_->billing_service = std::make_unique<BillingServiceImpl>(grpc_->dispatcher.get());
+  grpc_->billing_api = std::make_unique<BillingApi>(catalog_);
+  grpc_->billing_service = std::make_unique<BillingServiceImpl>(grpc_->billing_api.get(), grpc_->dispatcher.get());
+  // Only settled seconds are counted: a dead node's billing is cut back to its last heartbeat up to
+  // node_timeout later.
+  grpc_->billing_meter = std::make_unique<BillingMeter>(config_.database_url, metrics_.get(),
+                                                        config_.billing_meter_period,
+                                                        config_.node_timeout + absl::Seconds(30));
   grpc_->access_snapshot_service =
       std::make_unique<AccessSnapshotServiceImpl>(iam_cache_.get(), grpc_->dispatcher.get());
   grpc_->route_service = std::make_unique<RouteServiceImpl>(route_cache_.get(), grpc_->dispatcher.get());
@@ -179,6 +197,7 @@ absl::Status Controlplane::Start() {
   runner_->Start();
   node_monitor_->Start();
   if (grpc_->fleet_collector != nullptr) grpc_->fleet_collector->Start();
+  grpc_->billing_meter->Start();
   started_ = true;
   LogInfo("controlplane serving", {{"address", address()},
                                    {"metrics", config_.metrics_address},
@@ -200,6 +219,7 @@ void Controlplane::Shutdown() {
   runner_->Stop();
   node_monitor_->Stop();
   if (grpc_->fleet_collector != nullptr) grpc_->fleet_collector->Stop();
+  grpc_->billing_meter->Stop();
   {
     absl::MutexLock lock(&grpc_->mu);
     grpc_->stopping = true;

@@ -41,6 +41,8 @@ struct ControlplaneConfig {
   // How often the fleet gauges (fleet_metrics.h) are read from the database; zero disables them. They
   // run only with a metrics endpoint.
   absl::Duration fleet_metrics_interval = absl::Seconds(5);
+  // How often dedicated_billable_seconds_total takes in newly settled seconds (billing_meter.h).
+  absl::Duration billing_meter_period = absl::Seconds(15);
 };
 
 }  // namespace dedicated::controlplane

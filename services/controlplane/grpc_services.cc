@@ -110,31 +110,12 @@ DI_IAM_RPC(AccessBindingServiceImpl, SetAccessBindings, SetAccessBindingsRequest
            "AccessBindingService.SetAccessBindings", api_->SetAccessBindings)
 DI_IAM_RPC(AccessBindingServiceImpl, UpdateAccessBindings, UpdateAccessBindingsRequest, Operation,
            "AccessBindingService.UpdateAccessBindings", api_->UpdateAccessBindings)
+DI_IAM_RPC(BillingServiceImpl, GetUsage, GetUsageRequest, GetUsageResponse, "BillingService.GetUsage", api_->GetUsage)
+DI_IAM_RPC(BillingServiceImpl, ListUsageRecords, ListUsageRecordsRequest, ListUsageRecordsResponse,
+           "BillingService.ListUsageRecords", api_->ListUsageRecords)
 
 #undef DI_IAM_RPC
 #undef DI_DISPATCH
-
-namespace {
-template <typename Response>
-absl::StatusOr<Response> UsageNotYetMetered() {
-  return absl::UnimplementedError("usage metering is not available in this release (issue 5)");
-}
-}  // namespace
-
-grpc::ServerUnaryReactor* BillingServiceImpl::GetUsage(grpc::CallbackServerContext* ctx,
-                                                       const v1::GetUsageRequest* req, v1::GetUsageResponse* resp) {
-  return rpc_->Dispatch(ctx, "BillingService.GetUsage", req, resp, [](DbSession&, const RequestContext&) {
-    return UsageNotYetMetered<v1::GetUsageResponse>();
-  });
-}
-
-grpc::ServerUnaryReactor* BillingServiceImpl::ListUsageRecords(grpc::CallbackServerContext* ctx,
-                                                               const v1::ListUsageRecordsRequest* req,
-                                                               v1::ListUsageRecordsResponse* resp) {
-  return rpc_->Dispatch(ctx, "BillingService.ListUsageRecords", req, resp, [](DbSession&, const RequestContext&) {
-    return UsageNotYetMetered<v1::ListUsageRecordsResponse>();
-  });
-}
 
 grpc::ServerUnaryReactor* ModelServiceImpl::Get(grpc::CallbackServerContext* ctx, const v1::GetModelRequest* req,
                                                 v1::Model* resp) {

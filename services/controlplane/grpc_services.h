@@ -14,6 +14,7 @@
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "services/catalog/catalog.h"
 #include "services/controlplane/assignment_hub.h"
+#include "services/controlplane/billing_api.h"
 #include "services/controlplane/get_batcher.h"
 #include "services/controlplane/iam_api.h"
 #include "services/controlplane/iam_cache.h"
@@ -184,15 +185,14 @@ class AccessBindingServiceImpl final : public v1::AccessBindingService::Callback
   RpcDispatcher* rpc_;
 };
 
-// Usage metering is issue 5. Until then the service is registered so that it is authorized like every
-// other (viewers of the folder pass, others are refused) and answers UNIMPLEMENTED after the check.
 class BillingServiceImpl final : public v1::BillingService::CallbackService {
  public:
-  explicit BillingServiceImpl(RpcDispatcher* rpc) : rpc_(rpc) {}
+  BillingServiceImpl(BillingApi* api, RpcDispatcher* rpc) : api_(api), rpc_(rpc) {}
   DI_UNARY(GetUsage, GetUsageRequest, GetUsageResponse);
   DI_UNARY(ListUsageRecords, ListUsageRecordsRequest, ListUsageRecordsResponse);
 
  private:
+  BillingApi* api_;
   RpcDispatcher* rpc_;
 };
 

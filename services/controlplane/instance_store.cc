@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/status_macros.h"
+#include "services/controlplane/billing_store.h"
 #include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
@@ -131,6 +132,9 @@ absl::Status SetInstanceStatus(pqxx::work& tx, DbSession& db, InstanceRow& row, 
   db.Exec(tx, kUpdateStatus, row.proto.id(), status, message);
   if (status != row.status) {
     RecordTransition(tx, db, row.proto.id(), "", row.proto.configuration(), row.status, status, operation_id, message);
+  } else if (status == "ACTIVE") {
+    // No transition, but what serves may have changed without one (a node that came back): bill it.
+    UpdateBillableIntervals(tx, db, row.proto.id(), "", status);
   }
   row.status = status;
   dedicated::v1::Instance::Status parsed;
@@ -187,6 +191,8 @@ void RecordTransition(pqxx::work& tx, DbSession& db, const std::string& instance
                       const std::string& configuration, const std::string& from, const std::string& to,
                       const std::string& operation_id, const std::string& message) {
   db.Exec(tx, kInsertTransition, instance_id, replica_id, configuration, from, to, operation_id, message);
+  // Billing follows every transition, in its transaction (billing_store.h).
+  UpdateBillableIntervals(tx, db, instance_id, replica_id, to);
 }
 
 }  // namespace dedicated::controlplane

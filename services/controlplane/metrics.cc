@@ -28,6 +28,12 @@ Metrics::Metrics()
                                 .Name("dedicated_instance_provisioning_duration_seconds")
                                 .Help("CreateInstance until the instance is ACTIVE, by model and configuration")
                                 .Register(*registry_)),
+      billable_seconds_(prometheus::BuildCounter()
+                            .Name("dedicated_billable_seconds_total")
+                            .Help("Billable replica-seconds (instance ACTIVE, replica serving), by folder and "
+                                  "configuration, counted once settled (see docs/architecture.md, Billing). Every "
+                                  "controlplane replica counts the same global seconds: aggregate with max, not sum")
+                            .Register(*registry_)),
       db_queue_(prometheus::BuildGauge()
                     .Name("dedicated_db_executor_queued")
                     .Help("Database tasks waiting for a connection")
@@ -94,6 +100,12 @@ void Metrics::ObserveDbWait(double seconds) { db_wait_seconds_.Observe(seconds);
 void Metrics::SetDbQueue(int queued, int busy) {
   db_queue_.Set(queued);
   db_busy_.Set(busy);
+}
+
+void Metrics::AddBillableSeconds(const std::string& folder_id, const std::string& configuration, int64_t seconds) {
+  if (seconds <= 0) return;
+  billable_seconds_.Add({{"folder_id", folder_id}, {"configuration", configuration}})
+      .Increment(static_cast<double>(seconds));
 }
 
 }  // namespace dedicated::controlplane

@@ -39,6 +39,8 @@ class Metrics {
   void SetDbQueue(int queued, int busy);
   // How long a database task waited in the executor's queue for a connection.
   void ObserveDbWait(double seconds);
+  // Billable replica-seconds settled in the database (billing_meter.h), by folder and configuration.
+  void AddBillableSeconds(const std::string& folder_id, const std::string& configuration, int64_t seconds);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -50,6 +52,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& operations_finished_;
   prometheus::Family<prometheus::Histogram>& operation_seconds_;
   prometheus::Family<prometheus::Histogram>& provisioning_seconds_;
+  prometheus::Family<prometheus::Counter>& billable_seconds_;
   prometheus::Gauge& db_queue_;
   prometheus::Gauge& db_busy_;
   prometheus::Histogram& db_wait_seconds_;

@@ -3,11 +3,36 @@
 #include "absl/strings/str_join.h"
 #include "services/common/log.h"
 #include "services/common/status_macros.h"
+#include "services/controlplane/billing_store.h"
 #include "services/controlplane/node_store.h"
 #include "services/controlplane/operation_steps.h"
 #include "services/controlplane/operation_store.h"
 
 namespace dedicated::controlplane {
+
+absl::Status MarkSilentNodesDownOnce(storage::DbSession& db, const ControlplaneConfig& config,
+                                     std::vector<std::string>* down_out, std::vector<std::string>* affected_out) {
+  std::vector<std::string>& down = *down_out;
+  std::vector<std::string>& affected = *affected_out;
+  return db.InTransaction("mark nodes down", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
+      down.clear();
+      affected.clear();
+      std::vector<std::string> silent = SilentNodes(tx, s, config.node_timeout);
+      if (silent.empty()) return absl::OkStatus();
+      // Instances before nodes: the lock order of node_store.h.
+      std::vector<std::string> on_silent = InstancesOnNodes(tx, s, silent);
+      LockInstances(tx, s, std::set<std::string>(on_silent.begin(), on_silent.end()));
+      down = MarkSilentNodesDown(tx, s, config.node_timeout);
+      if (down.empty()) return absl::OkStatus();
+      // Billing of their replicas ends at the last good heartbeat, not now.
+      EndBillingAtLastHeartbeat(tx, s, down);
+      affected = InstancesOnNodes(tx, s, down);
+      for (const std::string& instance_id : affected) {
+        DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config.provision_timeout));
+      }
+      return absl::OkStatus();
+    });
+}
 
 void NodeMonitor::Start() { thread_ = std::thread([this] { Loop(); }); }
 
@@ -30,22 +55,7 @@ void NodeMonitor::Loop() {
     }
     std::vector<std::string> down;
     std::vector<std::string> affected;
-    absl::Status status = db.InTransaction("mark nodes down", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
-      down.clear();
-      affected.clear();
-      std::vector<std::string> silent = SilentNodes(tx, s, config_->node_timeout);
-      if (silent.empty()) return absl::OkStatus();
-      // Instances before nodes: the lock order of node_store.h.
-      std::vector<std::string> on_silent = InstancesOnNodes(tx, s, silent);
-      LockInstances(tx, s, std::set<std::string>(on_silent.begin(), on_silent.end()));
-      down = MarkSilentNodesDown(tx, s, config_->node_timeout);
-      if (down.empty()) return absl::OkStatus();
-      affected = InstancesOnNodes(tx, s, down);
-      for (const std::string& instance_id : affected) {
-        DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->provision_timeout));
-      }
-      return absl::OkStatus();
-    });
+    absl::Status status = MarkSilentNodesDownOnce(db, *config_, &down, &affected);
     if (status.ok() && !affected.empty()) {
       // Separately: a step locks its operation before its instance (see node_api.cc).
       (void)db.InTransaction("wake operations", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {

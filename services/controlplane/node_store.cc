@@ -19,13 +19,13 @@ using storage::Sql;
 constexpr Sql kUpsertNode{"node_upsert", R"sql(
   INSERT INTO nodes (id, name, gpu_type, gpu_count, gpu_memory_bytes, labels, address, engine_kind, agent_version,
                      state, last_heartbeat_at)
-  VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, 'READY', now())
+  VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, 'READY', di_now())
   ON CONFLICT (name) DO UPDATE SET
     gpu_type = EXCLUDED.gpu_type, gpu_count = EXCLUDED.gpu_count, gpu_memory_bytes = EXCLUDED.gpu_memory_bytes,
     labels = EXCLUDED.labels, address = EXCLUDED.address, engine_kind = EXCLUDED.engine_kind,
     agent_version = EXCLUDED.agent_version,
     state = CASE WHEN nodes.state = 'DRAINING' THEN 'DRAINING' ELSE 'READY' END,
-    last_heartbeat_at = now(), assignment_version = nodes.assignment_version + 1
+    last_heartbeat_at = di_now(), assignment_version = nodes.assignment_version + 1
   RETURNING id)sql"};
 constexpr Sql kEnsureGpus{"gpus_ensure", R"sql(
   INSERT INTO gpus (node_id, gpu_index) SELECT $1, g FROM generate_series(0, $2 - 1) AS g
@@ -34,7 +34,7 @@ constexpr Sql kEnsureGpus{"gpus_ensure", R"sql(
 constexpr Sql kTrimGpus{"gpus_trim",
                         "DELETE FROM gpus WHERE node_id = $1 AND gpu_index >= $2 AND replica_id IS NULL"};
 constexpr Sql kHeartbeat{"node_heartbeat", R"sql(
-  UPDATE nodes SET last_heartbeat_at = now(), state = CASE WHEN state = 'DOWN' THEN 'READY' ELSE state END
+  UPDATE nodes SET last_heartbeat_at = di_now(), state = CASE WHEN state = 'DOWN' THEN 'READY' ELSE state END
   WHERE id = $1 RETURNING id)sql"};
 constexpr Sql kReplicasOfInstance{"replicas_of_instance", R"sql(
   SELECT r.id, r.instance_id, r.ordinal, r.node_id, n.state, r.desired_state, r.state, r.endpoint, r.status_message,
@@ -81,7 +81,7 @@ constexpr Sql kNodeVersion{"node_version", "SELECT assignment_version FROM nodes
 constexpr Sql kNodeVersions{"node_versions", "SELECT id, assignment_version FROM nodes"};
 constexpr Sql kMarkDown{"nodes_mark_down", R"sql(
   UPDATE nodes SET state = 'DOWN'
-  WHERE state <> 'DOWN' AND last_heartbeat_at < now() - $1::bigint * interval '1 millisecond'
+  WHERE state <> 'DOWN' AND last_heartbeat_at < di_now() - $1::bigint * interval '1 millisecond'
   RETURNING id)sql"};
 constexpr Sql kReportedReplicas{"replicas_reported", R"sql(
   SELECT id, instance_id, desired_state, state, endpoint, status_message FROM replicas
@@ -90,7 +90,7 @@ constexpr Sql kLockInstances{"instances_lock", R"sql(
   SELECT id FROM instances WHERE id = ANY(string_to_array($1, ',')) ORDER BY id FOR UPDATE)sql"};
 constexpr Sql kSilentNodes{"nodes_silent", R"sql(
   SELECT id FROM nodes
-  WHERE state <> 'DOWN' AND last_heartbeat_at < now() - $1::bigint * interval '1 millisecond')sql"};
+  WHERE state <> 'DOWN' AND last_heartbeat_at < di_now() - $1::bigint * interval '1 millisecond')sql"};
 constexpr Sql kInstancesOnNodes{"instances_on_nodes", R"sql(
   SELECT DISTINCT instance_id FROM replicas WHERE node_id = ANY(string_to_array($1, ',')))sql"};
 

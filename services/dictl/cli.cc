@@ -59,7 +59,8 @@ std::string GlobalFlagsHelp() {
 
 std::vector<Group> AllGroups() {
   return {InstanceGroup(),       OperationGroup(),   ModelGroup(),  CloudGroup(),        FolderGroup(),
-          ServiceAccountGroup(), UserAccountGroup(), ApiKeyGroup(), AccessBindingGroup(), NodeGroup()};
+          ServiceAccountGroup(), UserAccountGroup(), ApiKeyGroup(), AccessBindingGroup(), NodeGroup(),
+          UsageGroup()};
 }
 
 std::string TopLevelHelp(const std::vector<Group>& groups) {
@@ -203,6 +204,15 @@ int RunDictl(const std::vector<std::string>& args, std::ostream& out, std::ostre
                       "dictl");
   }
   const std::string group_command = absl::StrCat("dictl ", group->name);
+  std::optional<size_t> implicit_verb_of_group;
+  if (group->single_verb &&
+      (!line.verb || FindVerb(*group, args[*line.verb]) == nullptr)) {
+    // `dictl usage --folder F ...`: the group is the command. Its flags are the verb's, so the early-flag
+    // scan above stopped at the first of them; everything after the group goes to the verb.
+    implicit_verb_of_group = line.group;
+    line.verb = line.group;
+    line.early_flag.clear();
+  }
   if (!line.verb) {
     if (!line.early_flag.empty()) {
       return UsageError(err,
@@ -217,7 +227,7 @@ int RunDictl(const std::vector<std::string>& args, std::ostream& out, std::ostre
     err << "error: missing verb for '" << group_command << "'\n\n" << GroupHelp(*group);
     return kExitUsage;
   }
-  const Verb* verb = FindVerb(*group, args[*line.verb]);
+  const Verb* verb = implicit_verb_of_group ? &group->verbs.front() : FindVerb(*group, args[*line.verb]);
   if (verb == nullptr) {
     std::vector<std::string> names;
     for (const Verb& v : group->verbs) names.push_back(v.name);
@@ -226,7 +236,8 @@ int RunDictl(const std::vector<std::string>& args, std::ostream& out, std::ostre
                                    "' (verbs: ", absl::StrJoin(names, ", "), ")"),
                       group_command);
   }
-  const std::string verb_command = absl::StrCat(group_command, " ", verb->name);
+  const std::string verb_command =
+      implicit_verb_of_group ? group_command : absl::StrCat(group_command, " ", verb->name);
 
   std::vector<std::string> rest;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -250,6 +261,9 @@ int RunDictl(const std::vector<std::string>& args, std::ostream& out, std::ostre
   if (!format.ok()) {
     return UsageError(err, absl::StrCat(format.status().message(), " (from --format or $", kFormatEnv, ")"),
                       verb_command);
+  }
+  if (*format == OutputFormat::kCsv && !group->single_verb) {
+    return UsageError(err, "--format csv: only 'dictl usage' prints CSV; use table or json", verb_command);
   }
   if (global.timeout <= absl::ZeroDuration()) {
     return UsageError(err, "--timeout: must be positive", verb_command);

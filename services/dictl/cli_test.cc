@@ -151,8 +151,29 @@ TEST_F(CliTest, GlobalFlagsMayComeAnywhere) {
                                              {"instance", "get", "inst-1", "--format", "yaml"}}) {
     Result r = Run(args);
     EXPECT_EQ(r.code, kExitUsage);
-    EXPECT_THAT(r.err, HasSubstr("--format: must be table or json"));
+    EXPECT_THAT(r.err, HasSubstr("--format: must be table, json or csv"));
   }
+}
+
+TEST_F(CliTest, UsageIsAVerbOfItsOwnAndChecksItsWindow) {
+  Result missing = Run({"usage", "--from", "2026-01-01", "--to", "2026-02-01"});
+  EXPECT_EQ(missing.code, kExitUsage);
+  EXPECT_THAT(missing.err, HasSubstr("--folder: is required"));
+  Result backwards = Run({"usage", "--folder", "f", "--from", "2026-02-01", "--to", "2026-01-01"});
+  EXPECT_EQ(backwards.code, kExitUsage);
+  EXPECT_THAT(backwards.err, HasSubstr("--to: must be after --from"));
+  Result garbled = Run({"usage", "--folder", "f", "--from", "yesterday", "--to", "2026-01-01"});
+  EXPECT_EQ(garbled.code, kExitUsage);
+  EXPECT_THAT(garbled.err, HasSubstr("--from: expected RFC 3339"));
+  Result help = Run({"usage", "--help"});
+  EXPECT_EQ(help.code, kExitOk);
+  EXPECT_THAT(help.out, HasSubstr("dictl usage --folder FOLDER_ID --from T1 --to T2"));
+}
+
+TEST_F(CliTest, CsvIsOnlyForUsage) {
+  Result r = Run({"instance", "get", "inst-1", "--format", "csv"});
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("only 'dictl usage' prints CSV"));
 }
 
 TEST_F(CliTest, FormatFromEnvironmentIsValidated) {

@@ -52,6 +52,9 @@ struct Group {
   std::string name;
   std::string summary;
   std::vector<Verb> verbs;
+  // The group is itself the command (`dictl usage --folder F ...`): its one verb runs without being named
+  // (naming it still works).
+  bool single_verb = false;
 };
 
 Group InstanceGroup();
@@ -64,6 +67,7 @@ Group UserAccountGroup();
 Group ApiKeyGroup();
 Group AccessBindingGroup();
 Group NodeGroup();
+Group UsageGroup();
 
 // For verbs that return an Operation. Without `wait` prints it. With `wait` follows it to the end and
 // prints the result: the Instance, or for other responses the final Operation; a failed operation is

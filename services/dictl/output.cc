@@ -64,7 +64,8 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text) {
   std::string lower = absl::AsciiStrToLower(text);
   if (lower == "table") return OutputFormat::kTable;
   if (lower == "json") return OutputFormat::kJson;
-  return absl::InvalidArgumentError(absl::StrCat("--format: must be table or json, got \"", text, "\""));
+  if (lower == "csv") return OutputFormat::kCsv;
+  return absl::InvalidArgumentError(absl::StrCat("--format: must be table, json or csv, got \"", text, "\""));
 }
 
 Table::Table(std::vector<std::string> header) : has_header_(!header.empty()) {

@@ -20,9 +20,10 @@
 
 namespace dedicated::dictl {
 
-enum class OutputFormat { kTable, kJson };
+// kCsv is understood by `dictl usage` only (the CLI refuses it for other verbs).
+enum class OutputFormat { kTable, kJson, kCsv };
 
-// "table" | "json"; the error names --format.
+// "table" | "json" | "csv"; the error names --format.
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text);
 
 // Characters in a UTF-8 string: what a terminal column count is close to.

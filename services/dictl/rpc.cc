@@ -21,7 +21,8 @@ Client::Client(std::shared_ptr<grpc::ChannelInterface> channel, ClientOptions op
       user_accounts_(v1::UserAccountService::NewStub(channel)),
       api_keys_(v1::ApiKeyService::NewStub(channel)),
       access_bindings_(v1::AccessBindingService::NewStub(channel)),
-      nodes_(v1::NodeAdminService::NewStub(channel)) {}
+      nodes_(v1::NodeAdminService::NewStub(channel)),
+      billing_(v1::BillingService::NewStub(channel)) {}
 
 std::unique_ptr<Client> Client::Connect(ClientOptions options) {
   auto channel = grpc::CreateChannel(options.endpoint, grpc::InsecureChannelCredentials());

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "dedicated/v1/access_binding_service.grpc.pb.h"
 #include "dedicated/v1/api_key_service.grpc.pb.h"
+#include "dedicated/v1/billing_service.grpc.pb.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
 #include "dedicated/v1/node_admin_service.grpc.pb.h"
@@ -66,6 +67,7 @@ class Client {
   v1::ApiKeyService::StubInterface& api_keys() { return *api_keys_; }
   v1::AccessBindingService::StubInterface& access_bindings() { return *access_bindings_; }
   v1::NodeAdminService::StubInterface& nodes() { return *nodes_; }
+  v1::BillingService::StubInterface& billing() { return *billing_; }
   const ClientOptions& options() const { return options_; }
 
   // The one place a ClientContext is made, so that every RPC has a deadline and the same metadata.
@@ -88,6 +90,7 @@ class Client {
   std::unique_ptr<v1::ApiKeyService::StubInterface> api_keys_;
   std::unique_ptr<v1::AccessBindingService::StubInterface> access_bindings_;
   std::unique_ptr<v1::NodeAdminService::StubInterface> nodes_;
+  std::unique_ptr<v1::BillingService::StubInterface> billing_;
 };
 
 // "INVALID_ARGUMENT", "NOT_FOUND", ...; "CODE_<n>" for a code outside google.rpc.Code.

@@ -25,6 +25,13 @@ void DbSession::Prepare(const Sql& sql) {
   prepared_.insert(sql.name);
 }
 
+void DbSession::PinClock(pqxx::transaction_base& tx) {
+  // Session-wide (is_local false) so that it also holds for pqxx::nontransaction; every transaction sets
+  // it again first, so it is never stale.
+  tx.exec_params("SELECT set_config('di.now', $1, false)",
+                 absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", clock_->Now(), absl::UTCTimeZone()));
+}
+
 void DbSession::Reset() {
   conn_.reset();
   prepared_.clear();

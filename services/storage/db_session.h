@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "services/common/clock.h"
 
 namespace dedicated::storage {
 
@@ -48,8 +49,15 @@ class DbSession {
   // Forgets the connection (e.g. after it broke); the next use reconnects.
   void Reset();
 
+  // With a clock, every transaction of this session sees di_now() (migrations/V008) = clock->Now(): the
+  // time of state transitions, billable intervals and node heartbeats. Tests inject a FakeClock to be
+  // exact. Without one (production) di_now() is the database's transaction time, which every controlplane
+  // replica shares. Costs one statement per transaction, so only set it where exactness is needed.
+  void set_clock(const Clock* clock) { clock_ = clock; }
+
  private:
   void Prepare(const Sql& sql);
+  void PinClock(pqxx::transaction_base& tx);
   template <typename Tx, typename Fn>
   absl::Status RetryAborted(absl::string_view name, Fn& fn);
   template <typename Tx, typename Fn>
@@ -58,6 +66,7 @@ class DbSession {
   std::string dsn_;
   std::unique_ptr<pqxx::connection> conn_;
   std::unordered_set<std::string> prepared_;
+  const Clock* clock_ = nullptr;
 };
 
 }  // namespace dedicated::storage

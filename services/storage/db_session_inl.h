@@ -35,6 +35,7 @@ absl::Status DbSession::TransactionOnce(absl::string_view name, Fn& fn) {
   if (!conn.ok()) return conn.status();
   try {
     Tx tx(**conn, std::string(name));
+    if (clock_ != nullptr) PinClock(tx);
     absl::Status status = fn(tx, *this);
     if (!status.ok()) {
       tx.abort();

@@ -1,6 +1,7 @@
 #include "services/controlplane/testing/controlplane_fixture.h"
 
 #include "dedicated/v1/instance_service.pb.h"
+#include "services/controlplane/billing_store.h"
 
 namespace dedicated::controlplane::testing {
 
@@ -35,6 +36,11 @@ ControlplaneFixture::ControlplaneFixture()
       "INSERT INTO folders (id, cloud_id, name) VALUES ('folder1', 'cloud1', 'folder1'), ('folder2', 'cloud1', "
       "'folder2')");
   tx.commit();
+  // The FakeClock is the time of transitions, billable intervals and heartbeats (di_now()).
+  session_.set_clock(&clock_);
+  absl::Status seeded = session_.InTransaction(
+      "seed sku prices", [this](pqxx::work& t, storage::DbSession& s) { return SeedSkuPrices(t, s, *catalog_); });
+  if (!seeded.ok()) ADD_FAILURE() << seeded;
 }
 
 void ControlplaneFixture::TearDown() { CheckNoGpuLeak(); }

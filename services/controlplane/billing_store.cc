@@ -1,0 +1,206 @@
+#include "services/controlplane/billing_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace dedicated::controlplane {
+namespace {
+
+using storage::Sql;
+
+constexpr Sql kInsertSku{"billing_sku_insert", R"sql(
+  INSERT INTO skus (id, model_id, configuration) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING)sql"};
+constexpr Sql kInsertPrice{"billing_price_insert", R"sql(
+  INSERT INTO sku_prices (sku_id, effective_from, currency_code, price_per_hour_nanos)
+  VALUES ($1, to_timestamp($2::bigint), $3, $4) ON CONFLICT (sku_id, effective_from) DO NOTHING)sql"};
+constexpr Sql kSelectPrice{"billing_price_select", R"sql(
+  SELECT currency_code, price_per_hour_nanos FROM sku_prices WHERE sku_id = $1 AND effective_from = to_timestamp($2::bigint))sql"};
+
+// Serving: the instance ACTIVE, the replica READY and meant to run, its node not DOWN.
+#define DI_SERVING "i.status = 'ACTIVE' AND r.state = 'READY' AND r.desired_state = 'RUNNING' AND n.state <> 'DOWN'"
+#define DI_NOW_SECOND "date_trunc('second', di_now())"
+
+constexpr Sql kCloseReplica{"billing_close_replica", R"sql(
+  UPDATE billable_intervals SET ended_at = greatest(started_at, )sql" DI_NOW_SECOND R"sql()
+  WHERE replica_id = $1 AND ended_at IS NULL)sql"};
+constexpr Sql kCloseNotServing{"billing_close_not_serving", R"sql(
+  UPDATE billable_intervals b SET ended_at = greatest(b.started_at, )sql" DI_NOW_SECOND R"sql()
+  WHERE b.instance_id = $1 AND b.ended_at IS NULL AND NOT EXISTS (
+    SELECT 1 FROM replicas r JOIN instances i ON i.id = r.instance_id JOIN nodes n ON n.id = r.node_id
+    WHERE r.id = b.replica_id AND r.configuration = b.configuration AND )sql" DI_SERVING R"sql())sql"};
+// A new interval never starts before the replica's previous one ended, even when this transaction began
+// (di_now() is the transaction's time) before the one that closed it: the exclusion constraint holds.
+// A missing SKU leaves sku_id NULL and fails the statement loudly rather than billing nothing.
+constexpr Sql kOpenServing{"billing_open_serving", R"sql(
+  INSERT INTO billable_intervals (folder_id, instance_id, replica_id, node_id, sku_id, configuration, started_at)
+  SELECT i.folder_id, i.id, r.id, r.node_id, k.id, r.configuration,
+         greatest()sql" DI_NOW_SECOND R"sql(,
+                  coalesce((SELECT max(p.ended_at) FROM billable_intervals p WHERE p.replica_id = r.id),
+                           '-infinity'::timestamptz))
+  FROM instances i JOIN replicas r ON r.instance_id = i.id JOIN nodes n ON n.id = r.node_id
+       LEFT JOIN skus k ON k.model_id = i.model_id AND k.configuration = r.configuration
+  WHERE i.id = $1 AND r.id <> $2 AND )sql" DI_SERVING R"sql(
+    AND NOT EXISTS (SELECT 1 FROM billable_intervals o WHERE o.replica_id = r.id AND o.ended_at IS NULL))sql"};
+constexpr Sql kEndAtLastHeartbeat{"billing_end_at_last_heartbeat", R"sql(
+  UPDATE billable_intervals b SET ended_at = greatest(b.started_at, date_trunc('second', n.last_heartbeat_at))
+  FROM nodes n
+  WHERE n.id = ANY(string_to_array($1, ',')) AND b.node_id = n.id
+    AND coalesce(b.ended_at, 'infinity'::timestamptz) > date_trunc('second', n.last_heartbeat_at))sql"};
+
+// The window [ws, we) in whole seconds, its end clipped to now; a folder's intervals clipped to it; price
+// rows as [pf, pt) spans.
+#define DI_USAGE_CTES(WINDOW_START)                                                                             \
+  "WITH w AS (SELECT " WINDOW_START                                                                             \
+  " AS ws,"                                                                                                     \
+  "                  least(to_timestamp($3::bigint), " DI_NOW_SECOND                                            \
+  ") AS we),"                                                                                                   \
+  " spans AS ("                                                                                                 \
+  "  SELECT b.instance_id, b.sku_id, greatest(b.started_at, w.ws) AS s,"                                        \
+  "         least(coalesce(b.ended_at, w.we), w.we) AS e"                                                       \
+  "  FROM billable_intervals b CROSS JOIN w"                                                                    \
+  "  WHERE b.folder_id = $1 AND coalesce(b.ended_at, 'infinity'::timestamptz) > w.ws AND b.started_at < w.we)," \
+  " prices AS ("                                                                                                \
+  "  SELECT sku_id, currency_code, price_per_hour_nanos AS p, effective_from AS pf,"                            \
+  "         coalesce(lead(effective_from) OVER (PARTITION BY sku_id ORDER BY effective_from),"                  \
+  "                  'infinity'::timestamptz) AS pt"                                                            \
+  "  FROM sku_prices) "
+
+constexpr Sql kUsage{"billing_usage", DI_USAGE_CTES("to_timestamp($2::bigint)") R"sql(,
+  pieces AS (
+    SELECT sp.instance_id, sp.sku_id, pr.currency_code, pr.p,
+           extract(epoch FROM least(sp.e, pr.pt) - greatest(sp.s, pr.pf))::bigint AS secs
+    FROM spans sp JOIN prices pr ON pr.sku_id = sp.sku_id AND pr.pf < sp.e AND pr.pt > sp.s
+    WHERE sp.e > sp.s)
+  SELECT pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code,
+         sum(pc.secs)::bigint, sum(pc.secs::numeric * pc.p)::text
+  FROM pieces pc JOIN skus k ON k.id = pc.sku_id
+  GROUP BY pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code
+  ORDER BY pc.instance_id, pc.sku_id)sql"};
+
+// $4: has cursor; ($5, $6, $7): the last row returned (hour, instance, SKU); $8: limit. Hours before the
+// cursor's are not computed at all.
+constexpr Sql kUsageRecords{
+    "billing_usage_records",
+    DI_USAGE_CTES("greatest(to_timestamp($2::bigint), CASE WHEN $4 THEN to_timestamp($5::bigint) "
+                  "ELSE '-infinity'::timestamptz END)") R"sql(,
+  hours AS (
+    SELECT sp.instance_id, sp.sku_id, h AS hour, greatest(sp.s, h) AS s, least(sp.e, h + interval '1 hour') AS e
+    FROM spans sp CROSS JOIN LATERAL generate_series(
+        date_trunc('hour', sp.s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sp.e - interval '1 second',
+        interval '1 hour') AS h
+    WHERE sp.e > sp.s),
+  pieces AS (
+    SELECT hr.hour, hr.instance_id, hr.sku_id, pr.currency_code, pr.p,
+           extract(epoch FROM least(hr.e, pr.pt) - greatest(hr.s, pr.pf))::bigint AS secs
+    FROM hours hr JOIN prices pr ON pr.sku_id = hr.sku_id AND pr.pf < hr.e AND pr.pt > hr.s),
+  rows AS (
+    SELECT extract(epoch FROM pc.hour)::bigint AS hour_unix, pc.instance_id, pc.sku_id, k.model_id,
+           k.configuration, pc.currency_code, sum(pc.secs)::bigint AS secs,
+           sum(pc.secs::numeric * pc.p)::text AS numerator
+    FROM pieces pc JOIN skus k ON k.id = pc.sku_id
+    GROUP BY pc.hour, pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code)
+  SELECT * FROM rows
+  WHERE NOT $4 OR (hour_unix, instance_id, sku_id) > ($5::bigint, $6::text, $7::text)
+  ORDER BY hour_unix, instance_id, sku_id LIMIT $8)sql"};
+
+constexpr Sql kMetered{"billing_metered", R"sql(
+  SELECT folder_id, configuration,
+         sum(extract(epoch FROM least(coalesce(ended_at, 'infinity'::timestamptz), to_timestamp($2::bigint))
+                                - greatest(started_at, to_timestamp($1::bigint))))::bigint
+  FROM billable_intervals
+  WHERE coalesce(ended_at, 'infinity'::timestamptz) > to_timestamp($1::bigint) AND started_at < to_timestamp($2::bigint)
+  GROUP BY folder_id, configuration ORDER BY folder_id, configuration)sql"};
+constexpr Sql kDbNow{"billing_db_now", "SELECT extract(epoch FROM " DI_NOW_SECOND ")::bigint"};
+
+__int128 ParseNumerator(const std::string& text) {
+  __int128 v = 0;
+  for (char c : text) {
+    if (c == '.') break;  // sums of integer products: no fraction
+    if (c >= '0' && c <= '9') v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+UsageLine LineFromRow(const pqxx::row& r, int first) {
+  UsageLine line;
+  line.instance_id = r[first].as<std::string>();
+  line.sku_id = r[first + 1].as<std::string>();
+  line.model_id = r[first + 2].as<std::string>();
+  line.configuration = r[first + 3].as<std::string>();
+  line.currency_code = r[first + 4].as<std::string>();
+  line.seconds = r[first + 5].as<int64_t>();
+  line.cost_numerator = ParseNumerator(r[first + 6].as<std::string>());
+  return line;
+}
+
+}  // namespace
+
+absl::Status SeedSkuPrices(pqxx::work& tx, DbSession& db, const catalog::Catalog& catalog) {
+  for (const catalog::SkuPrice& p : catalog.Prices()) {
+    const int64_t from = absl::ToUnixSeconds(p.effective_from);
+    db.Exec(tx, kInsertSku, p.sku_id, p.model_id, p.configuration);
+    db.Exec(tx, kInsertPrice, p.sku_id, from, p.currency_code, p.price_per_hour_nanos);
+    pqxx::result stored = db.Exec(tx, kSelectPrice, p.sku_id, from);
+    if (stored.empty() || stored[0][0].as<std::string>() != p.currency_code ||
+        stored[0][1].as<int64_t>() != p.price_per_hour_nanos) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("catalog: the price of SKU ", p.sku_id, " from ", absl::FormatTime(p.effective_from),
+                       " differs from the one already billed with; prices are history: add a price_changes entry"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void UpdateBillableIntervals(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                             const std::string& replica_id, const std::string& to_state) {
+  // A replica transition to anything but READY ends its interval whatever the rest of its row says
+  // (DELETED is recorded just before the row goes).
+  std::string leaving = (!replica_id.empty() && to_state != "READY") ? replica_id : "";
+  if (!leaving.empty()) db.Exec(tx, kCloseReplica, leaving);
+  db.Exec(tx, kCloseNotServing, instance_id);
+  db.Exec(tx, kOpenServing, instance_id, leaving);
+}
+
+void EndBillingAtLastHeartbeat(pqxx::work& tx, DbSession& db, const std::vector<std::string>& node_ids) {
+  if (node_ids.empty()) return;
+  db.Exec(tx, kEndAtLastHeartbeat, absl::StrJoin(node_ids, ","));
+}
+
+std::vector<UsageLine> QueryUsage(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
+                                  int64_t start_unix, int64_t end_unix) {
+  std::vector<UsageLine> out;
+  for (const auto& r : db.Exec(tx, kUsage, folder_id, start_unix, end_unix)) out.push_back(LineFromRow(r, 0));
+  return out;
+}
+
+std::vector<UsageRecordRow> QueryUsageRecords(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
+                                              int64_t start_unix, int64_t end_unix,
+                                              const std::optional<UsageRecordCursor>& after, int64_t limit) {
+  std::vector<UsageRecordRow> out;
+  UsageRecordCursor cursor = after.value_or(UsageRecordCursor{});
+  for (const auto& r : db.Exec(tx, kUsageRecords, folder_id, start_unix, end_unix, after.has_value(),
+                               cursor.hour_start_unix, cursor.instance_id, cursor.sku_id, limit)) {
+    out.push_back({r[0].as<int64_t>(), LineFromRow(r, 1)});
+  }
+  return out;
+}
+
+std::vector<MeteredSeconds> QueryMeteredSeconds(pqxx::transaction_base& tx, DbSession& db, int64_t from_unix,
+                                                int64_t to_unix) {
+  std::vector<MeteredSeconds> out;
+  for (const auto& r : db.Exec(tx, kMetered, from_unix, to_unix)) {
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>()});
+  }
+  return out;
+}
+
+int64_t DbNowUnix(pqxx::transaction_base& tx, DbSession& db) { return db.Exec(tx, kDbNow)[0][0].as<int64_t>(); }
+
+int64_t CostMinorUnits(__int128 cost_numerator) {
+  // numerator: seconds x nanos-per-hour. One minor unit (1/100) is 1e7 nanos; an hour 3600 seconds.
+  constexpr __int128 kDivisor = static_cast<__int128>(3600) * 10000000;
+  if (cost_numerator < 0) return -CostMinorUnits(-cost_numerator);
+  return static_cast<int64_t>((cost_numerator + kDivisor / 2) / kDivisor);
+}
+
+}  // namespace dedicated::controlplane
