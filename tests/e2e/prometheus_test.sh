@@ -72,6 +72,11 @@ iid="$(jq -er .id <<<"$out")"
 wait_until 30 "Prometheus sees the instance ACTIVE" \
   'test "$(value "max(dedicated_instances{model=\"gemma-3-4b-it\", configuration=\"S\", status=\"ACTIVE\"})")" = 1'
 
+# Each target's first scrape lands at its own offset in the interval, and a slow (sanitizer) build may miss
+# it: give every job its first successful scrape before asserting on it (CI once saw no gateway series yet).
+for job in dedicated-controlplane dedicated-node-agent ${gateway_target:+dedicated-gateway}; do
+  wait_until 20 "a scrape of $job" 'test "$(value "up{job=\"'"$job"'\"}")" = 1'
+done
 expect 'up{job="dedicated-controlplane"}' '$v == 1' "controlplane scraped"
 expect 'up{job="dedicated-node-agent"}' '$v == 1' "node-agent scraped"
 if [ -n "$gateway_target" ]; then expect 'up{job="dedicated-gateway"}' '$v == 1' "gateway scraped"; fi
