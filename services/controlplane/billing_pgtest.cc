@@ -250,6 +250,37 @@ TEST_F(BillingTest, NodeDeathEndsBillingAtTheLastHeartbeat) {
   (void)id;
 }
 
+TEST_F(BillingTest, NodeBackFromDownBillsAgainFromItsFirstHeartbeat) {
+  // Two replicas on two nodes: when one node goes DOWN the instance stays ACTIVE on the other.
+  std::string n1 = RegisterNode("node-1", 8), n2 = RegisterNode("node-2", 8);
+  v1::Operation op = CreateInstance("spread", kModel, "S", 2);
+  DriveSteps();
+  ActLikeAgent(n1);
+  ActLikeAgent(n2);
+  ASSERT_TRUE(DriveUntilDone(op.id()).has_response());
+  const absl::Time active = clock_.Now();
+  clock_.Advance(absl::Seconds(600));
+  ActLikeAgent(n1);
+  ActLikeAgent(n2);                   // node-2's last heartbeat before its silence
+  clock_.Advance(absl::Seconds(40));  // longer than node_timeout (15 s)
+  ActLikeAgent(n1);
+  std::vector<std::string> down, affected;
+  ASSERT_TRUE(MarkSilentNodesDownOnce(session_, config_, &down, &affected).ok());
+  ASSERT_EQ(down, std::vector<std::string>{n2});
+  ASSERT_EQ(GetInstance(InstanceIdOf(op)).status(), v1::Instance::ACTIVE);
+  clock_.Advance(absl::Seconds(60));
+  ActLikeAgent(n2);  // back, its replica still READY; no operation step runs in between
+  EXPECT_EQ(Scalar("SELECT count(*) FROM nodes WHERE state = 'READY'"), 2);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM billable_intervals WHERE ended_at IS NULL"), 2)
+      << "the heartbeat that brings node-2 back opens its replica's interval";
+  clock_.Advance(absl::Seconds(120));
+  v1::GetUsageResponse usage = Usage(active - absl::Hours(1), clock_.Now());
+  ASSERT_EQ(usage.items_size(), 1);
+  // node-1's replica: 600 + 40 + 60 + 120; node-2's: 600 (to its last heartbeat) + 120 (from its return).
+  EXPECT_EQ(usage.items(0).billable_seconds(), 820 + 720);
+  EXPECT_EQ(OverlappingIntervals(), 0);
+}
+
 TEST_F(BillingTest, RollingUpdateBillsEachReplicaByItsOwnConfiguration) {
   std::string node = RegisterNode("node-1", 8);
   std::string id = ActiveInstance(node, absl::Seconds(10));

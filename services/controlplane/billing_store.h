@@ -3,8 +3,9 @@
 //
 // A replica bills while its instance is ACTIVE and the replica serves (READY, meant to run, its node not
 // DOWN). UpdateBillableIntervals is the one place that opens and closes intervals; RecordTransition calls
-// it for every transition, inside the transaction of the state change, with the instance row locked (the
-// lock order of node_store.h), so an interval can neither be lost nor opened twice by a crash or a race.
+// it for every transition that touches a serving state (instance to or from ACTIVE, replica to or from
+// READY), inside the transaction of the state change, with the instance row locked (the lock order of
+// node_store.h), so an interval can neither be lost nor opened twice by a crash or a race.
 
 #include <cstdint>
 #include <optional>

@@ -191,8 +191,13 @@ void RecordTransition(pqxx::work& tx, DbSession& db, const std::string& instance
                       const std::string& configuration, const std::string& from, const std::string& to,
                       const std::string& operation_id, const std::string& message) {
   db.Exec(tx, kInsertTransition, instance_id, replica_id, configuration, from, to, operation_id, message);
-  // Billing follows every transition, in its transaction (billing_store.h).
-  UpdateBillableIntervals(tx, db, instance_id, replica_id, to);
+  // Billing follows the transitions, in their transaction (billing_store.h). Only those that touch a
+  // serving state can open or close an interval: an interval needs its instance ACTIVE and its replica
+  // READY, and every change of either is recorded here. The rest (CREATING, PENDING, STARTING, ...: most
+  // transitions of a Create) skip the hook's three statements.
+  const bool may_change_serving =
+      replica_id.empty() ? (from == "ACTIVE" || to == "ACTIVE") : (from == "READY" || to == "READY");
+  if (may_change_serving) UpdateBillableIntervals(tx, db, instance_id, replica_id, to);
 }
 
 }  // namespace dedicated::controlplane

@@ -6,6 +6,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "services/common/ids.h"
 #include "services/common/status_macros.h"
+#include "services/controlplane/billing_store.h"
 #include "services/controlplane/instance_store.h"
 #include "services/controlplane/node_store.h"
 #include "services/controlplane/operation_steps.h"
@@ -54,13 +55,29 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
   for (const v1::ReplicaStatus& status : statuses) {
     if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
   }
+  // Most heartbeats repeat what is known: the touch and the read of the news are two statements with no
+  // transaction around them (a thousand nodes send hundreds a second), and nothing is locked.
+  ReportNews news;
+  bool came_back = false;
+  DI_RETURN_IF_ERROR(db.Autocommit("heartbeat", [&](pqxx::nontransaction& tx, DbSession& s) -> absl::Status {
+    if (heartbeat) {
+      DI_ASSIGN_OR_RETURN(came_back, TouchNodeHeartbeat(tx, s, node_id));
+    }
+    news = FindNews(tx, s, node_id, statuses);
+    return absl::OkStatus();
+  }));
+  if (news.replicas.empty() && !came_back) return absl::OkStatus();
+
   std::set<std::string> instances;
   bool may_remove_replicas = false;
   DI_RETURN_IF_ERROR(db.InTransaction("replica status", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
-    // Most heartbeats repeat what is known and lock nothing. News locks its instances first (the lock
-    // order of node_store.h), then the replicas, and the node's own row last.
-    ReportNews news = FindNews(tx, s, node_id, statuses);
-    LockInstances(tx, s, news.instances);
+    // News locks its instances first (the lock order of node_store.h), then the replicas, and the node's
+    // own row last. ApplyReplicaStatus decides again under the lock.
+    instances = news.instances;
+    std::vector<std::string> on_node;
+    if (came_back) on_node = InstancesOnNodes(tx, s, {node_id});
+    instances.insert(on_node.begin(), on_node.end());
+    LockInstances(tx, s, instances);
     may_remove_replicas = false;
     for (const v1::ReplicaStatus& status : statuses) {
       if (!news.replicas.contains(status.replica_id())) continue;
@@ -69,11 +86,12 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
       may_remove_replicas = may_remove_replicas || status.state() == v1::ReplicaStatus::STOPPED ||
                             status.state() == v1::ReplicaStatus::FAILED;
     }
-    instances = std::move(news.instances);
+    // A node back from DOWN serves again from this heartbeat: its READY replicas bill from now, not from
+    // whatever transition their instances see next.
+    for (const std::string& instance_id : on_node) UpdateBillableIntervals(tx, s, instance_id, "", "");
     for (const std::string& instance_id : instances) {
       DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->provision_timeout));
     }
-    if (heartbeat) DI_RETURN_IF_ERROR(TouchNodeHeartbeat(tx, s, node_id));
     return absl::OkStatus();
   }));
   if (!instances.empty()) {

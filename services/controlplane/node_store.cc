@@ -33,9 +33,12 @@ constexpr Sql kEnsureGpus{"gpus_ensure", R"sql(
 // GPUs beyond a shrunken count go away unless a replica still holds them.
 constexpr Sql kTrimGpus{"gpus_trim",
                         "DELETE FROM gpus WHERE node_id = $1 AND gpu_index >= $2 AND replica_id IS NULL"};
+// Returns the state the node had: DOWN means this heartbeat brought it back. The row is locked first so
+// that the node monitor's DOWN and this READY are seen in one order.
 constexpr Sql kHeartbeat{"node_heartbeat", R"sql(
-  UPDATE nodes SET last_heartbeat_at = di_now(), state = CASE WHEN state = 'DOWN' THEN 'READY' ELSE state END
-  WHERE id = $1 RETURNING id)sql"};
+  UPDATE nodes n SET last_heartbeat_at = di_now(), state = CASE WHEN n.state = 'DOWN' THEN 'READY' ELSE n.state END
+  FROM (SELECT id, state FROM nodes WHERE id = $1 FOR UPDATE) old
+  WHERE n.id = old.id RETURNING old.state)sql"};
 constexpr Sql kReplicasOfInstance{"replicas_of_instance", R"sql(
   SELECT r.id, r.instance_id, r.ordinal, r.node_id, n.state, r.desired_state, r.state, r.endpoint, r.status_message,
          extract(epoch FROM now() - r.updated_at)::bigint, r.configuration,
@@ -116,11 +119,10 @@ absl::StatusOr<std::string> RegisterNode(pqxx::work& tx, DbSession& db, const de
   return id;
 }
 
-absl::Status TouchNodeHeartbeat(pqxx::work& tx, DbSession& db, const std::string& node_id) {
-  if (db.Exec(tx, kHeartbeat, node_id).empty()) {
-    return absl::NotFoundError(absl::StrCat("node ", node_id, " not found; register again"));
-  }
-  return absl::OkStatus();
+absl::StatusOr<bool> TouchNodeHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id) {
+  pqxx::result r = db.Exec(tx, kHeartbeat, node_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("node ", node_id, " not found; register again"));
+  return r[0][0].as<std::string>() == "DOWN";
 }
 
 std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id) {
@@ -297,13 +299,14 @@ std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, 
   return out;
 }
 
-ReportNews FindNews(pqxx::work& tx, DbSession& db, const std::string& node_id,
+ReportNews FindNews(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
                     const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses) {
+  ReportNews out;
+  if (statuses.empty()) return out;
   std::map<std::string, const dedicated::v1::ReplicaStatus*> by_id;
   for (const auto& status : statuses) by_id[status.replica_id()] = &status;
   std::vector<std::string> ids;
   for (const auto& [id, status] : by_id) ids.push_back(id);
-  ReportNews out;
   for (const auto& r : db.Exec(tx, kReportedReplicas, node_id, absl::StrJoin(ids, ","))) {
     const dedicated::v1::ReplicaStatus& status = *by_id.at(r[0].as<std::string>());
     if (status.state() == dedicated::v1::ReplicaStatus::STATE_UNSPECIFIED) continue;

@@ -22,8 +22,9 @@ using storage::DbSession;
 absl::StatusOr<std::string> RegisterNode(pqxx::work& tx, DbSession& db, const dedicated::v1::RegisterNodeRequest& req,
                                          const std::string& new_id);
 
-// NOT_FOUND when the node is unknown (the agent should register again).
-absl::Status TouchNodeHeartbeat(pqxx::work& tx, DbSession& db, const std::string& node_id);
+// Records a heartbeat (a DOWN node becomes READY again). True when the node was DOWN. NOT_FOUND when the
+// node is unknown (the agent should register again). One statement: it needs no transaction.
+absl::StatusOr<bool> TouchNodeHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id);
 
 struct ReplicaRow {
   std::string id;
@@ -125,7 +126,7 @@ struct ReportNews {
   std::set<std::string> replicas;
   std::set<std::string> instances;
 };
-ReportNews FindNews(pqxx::work& tx, DbSession& db, const std::string& node_id,
+ReportNews FindNews(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
                     const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses);
 // SELECT ... FOR UPDATE of the instances, in id order.
 void LockInstances(pqxx::work& tx, DbSession& db, const std::set<std::string>& instance_ids);

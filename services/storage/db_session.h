@@ -46,6 +46,12 @@ class DbSession {
   template <typename Fn>
   absl::Status ReadOneStatement(absl::string_view name, Fn&& fn);
 
+  // Runs `fn(tx, *this)` without BEGIN/COMMIT, where each statement may write and commits by itself: for
+  // hot paths whose statements need no atomicity together (a heartbeat's touch and its read of what it
+  // reports). A retried `fn` runs its statements again, so each must be idempotent.
+  template <typename Fn>
+  absl::Status Autocommit(absl::string_view name, Fn&& fn);
+
   // Forgets the connection (e.g. after it broke); the next use reconnects.
   void Reset();
 

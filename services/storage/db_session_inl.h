@@ -17,6 +17,11 @@ absl::Status DbSession::ReadOneStatement(absl::string_view name, Fn&& fn) {
   return RetryAborted<pqxx::nontransaction>(name, fn);
 }
 
+template <typename Fn>
+absl::Status DbSession::Autocommit(absl::string_view name, Fn&& fn) {
+  return RetryAborted<pqxx::nontransaction>(name, fn);
+}
+
 template <typename Tx, typename Fn>
 absl::Status DbSession::RetryAborted(absl::string_view name, Fn& fn) {
   // ABORTED (serialization failure, deadlock, a row taken concurrently) means "run the transaction
