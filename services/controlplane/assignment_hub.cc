@@ -85,7 +85,7 @@ void AssignmentHub::PollOnce(storage::DbSession& db) {
   }
   if (nodes.empty()) return;
   std::vector<std::pair<std::string, int64_t>> versions;
-  absl::Status status = db.InTransaction("assignment versions", [&](pqxx::work& tx, storage::DbSession& s) {
+  absl::Status status = db.ReadOneStatement("assignment versions", [&](pqxx::nontransaction& tx, storage::DbSession& s) {
     versions = AssignmentVersions(tx, s, nodes);
     return absl::OkStatus();
   });

@@ -55,15 +55,18 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
   for (const v1::ReplicaStatus& status : statuses) {
     if (status.replica_id().empty()) return absl::InvalidArgumentError("status.replica_id: is required");
   }
-  // Most heartbeats repeat what is known: the touch and the read of the news are two statements with no
-  // transaction around them (a thousand nodes send hundreds a second), and nothing is locked.
+  // Most heartbeats repeat what is known: the beat and the read of the news are one statement with no
+  // transaction around it (a thousand nodes send hundreds a second), and it locks only the node's row.
   ReportNews news;
   bool came_back = false;
   DI_RETURN_IF_ERROR(db.Autocommit("heartbeat", [&](pqxx::nontransaction& tx, DbSession& s) -> absl::Status {
-    if (heartbeat) {
-      DI_ASSIGN_OR_RETURN(came_back, TouchNodeHeartbeat(tx, s, node_id));
+    if (!heartbeat) {
+      news = FindNews(tx, s, node_id, statuses);
+      return absl::OkStatus();
     }
-    news = FindNews(tx, s, node_id, statuses);
+    DI_ASSIGN_OR_RETURN(HeartbeatNews beat, TouchHeartbeat(tx, s, node_id, statuses));
+    came_back = beat.came_back;
+    news = std::move(beat.news);
     return absl::OkStatus();
   }));
   if (news.replicas.empty() && !came_back) return absl::OkStatus();
@@ -77,7 +80,7 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
     std::vector<std::string> on_node;
     if (came_back) on_node = InstancesOnNodes(tx, s, {node_id});
     instances.insert(on_node.begin(), on_node.end());
-    LockInstances(tx, s, instances);
+    const std::map<std::string, std::string> status_by_id = LockInstances(tx, s, instances);
     may_remove_replicas = false;
     for (const v1::ReplicaStatus& status : statuses) {
       if (!news.replicas.contains(status.replica_id())) continue;
@@ -89,7 +92,10 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
     // A node back from DOWN serves again from this heartbeat: its READY replicas bill from now, not from
     // whatever transition their instances see next.
     for (const std::string& instance_id : on_node) UpdateBillableIntervals(tx, s, instance_id, "", "");
-    for (const std::string& instance_id : instances) {
+    // Only an ACTIVE instance can have lost a replica that an operation does not own (most reports are
+    // replicas of instances still being provisioned: no need to load those again).
+    for (const auto& [instance_id, status] : status_by_id) {
+      if (status != "ACTIVE") continue;
       DI_RETURN_IF_ERROR(ReconcileActiveInstance(tx, s, instance_id, config_->provision_timeout));
     }
     return absl::OkStatus();
@@ -97,8 +103,8 @@ absl::Status NodeApi::ApplyStatuses(DbSession& db, const std::string& node_id,
   if (!instances.empty()) {
     // The operations of these instances look now rather than at their next poll. A separate transaction:
     // a step locks its operation before its instance, so waking it while holding the instance could deadlock.
-    absl::Status woke = db.InTransaction("wake operations", [&](pqxx::work& tx, DbSession& s) -> absl::Status {
-      for (const std::string& instance_id : instances) WakeInstanceOperation(tx, s, instance_id);
+    absl::Status woke = db.Autocommit("wake operations", [&](pqxx::nontransaction& tx, DbSession& s) -> absl::Status {
+      WakeInstanceOperations(tx, s, {instances.begin(), instances.end()});
       return absl::OkStatus();
     });
     (void)woke;  // a hint: the operation runs at its next poll anyway

@@ -58,8 +58,8 @@ void NodeMonitor::Loop() {
     absl::Status status = MarkSilentNodesDownOnce(db, *config_, &down, &affected);
     if (status.ok() && !affected.empty()) {
       // Separately: a step locks its operation before its instance (see node_api.cc).
-      (void)db.InTransaction("wake operations", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
-        for (const std::string& instance_id : affected) WakeInstanceOperation(tx, s, instance_id);
+      (void)db.Autocommit("wake operations", [&](pqxx::nontransaction& tx, storage::DbSession& s) -> absl::Status {
+        WakeInstanceOperations(tx, s, affected);
         return absl::OkStatus();
       });
     }

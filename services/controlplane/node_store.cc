@@ -33,12 +33,17 @@ constexpr Sql kEnsureGpus{"gpus_ensure", R"sql(
 // GPUs beyond a shrunken count go away unless a replica still holds them.
 constexpr Sql kTrimGpus{"gpus_trim",
                         "DELETE FROM gpus WHERE node_id = $1 AND gpu_index >= $2 AND replica_id IS NULL"};
-// Returns the state the node had: DOWN means this heartbeat brought it back. The row is locked first so
-// that the node monitor's DOWN and this READY are seen in one order.
+// A heartbeat in one statement: it records the beat (a DOWN node becomes READY again) and returns the
+// state the node had (DOWN: this beat brought it back), then what the database knows of the replicas the
+// agent reports ($2, ids joined by ','; NULLs when none match). The node's row is locked first so that
+// the node monitor's DOWN and this READY are seen in one order.
 constexpr Sql kHeartbeat{"node_heartbeat", R"sql(
-  UPDATE nodes n SET last_heartbeat_at = di_now(), state = CASE WHEN n.state = 'DOWN' THEN 'READY' ELSE n.state END
-  FROM (SELECT id, state FROM nodes WHERE id = $1 FOR UPDATE) old
-  WHERE n.id = old.id RETURNING old.state)sql"};
+  WITH old AS (SELECT id, state FROM nodes WHERE id = $1 FOR UPDATE),
+       beat AS (UPDATE nodes n SET last_heartbeat_at = di_now(),
+                                   state = CASE WHEN n.state = 'DOWN' THEN 'READY' ELSE n.state END
+                FROM old WHERE n.id = old.id RETURNING old.state)
+  SELECT beat.state, r.id, r.instance_id, r.desired_state, r.state, r.endpoint, r.status_message
+  FROM beat LEFT JOIN replicas r ON r.node_id = $1 AND r.id = ANY(string_to_array($2, ',')))sql"};
 constexpr Sql kReplicasOfInstance{"replicas_of_instance", R"sql(
   SELECT r.id, r.instance_id, r.ordinal, r.node_id, n.state, r.desired_state, r.state, r.endpoint, r.status_message,
          extract(epoch FROM now() - r.updated_at)::bigint, r.configuration,
@@ -90,7 +95,7 @@ constexpr Sql kReportedReplicas{"replicas_reported", R"sql(
   SELECT id, instance_id, desired_state, state, endpoint, status_message FROM replicas
   WHERE node_id = $1 AND id = ANY(string_to_array($2, ',')))sql"};
 constexpr Sql kLockInstances{"instances_lock", R"sql(
-  SELECT id FROM instances WHERE id = ANY(string_to_array($1, ',')) ORDER BY id FOR UPDATE)sql"};
+  SELECT id, status FROM instances WHERE id = ANY(string_to_array($1, ',')) ORDER BY id FOR UPDATE)sql"};
 constexpr Sql kSilentNodes{"nodes_silent", R"sql(
   SELECT id FROM nodes
   WHERE state <> 'DOWN' AND last_heartbeat_at < di_now() - $1::bigint * interval '1 millisecond')sql"};
@@ -117,12 +122,6 @@ absl::StatusOr<std::string> RegisterNode(pqxx::work& tx, DbSession& db, const de
   db.Exec(tx, kEnsureGpus, id, req.gpu_count());
   db.Exec(tx, kTrimGpus, id, req.gpu_count());
   return id;
-}
-
-absl::StatusOr<bool> TouchNodeHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id) {
-  pqxx::result r = db.Exec(tx, kHeartbeat, node_id);
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("node ", node_id, " not found; register again"));
-  return r[0][0].as<std::string>() == "DOWN";
 }
 
 std::vector<ReplicaRow> ReplicasOfInstance(pqxx::work& tx, DbSession& db, const std::string& instance_id) {
@@ -288,7 +287,7 @@ std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, cons
   return out;
 }
 
-std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, DbSession& db,
+std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::transaction_base& tx, DbSession& db,
                                                                 const std::vector<std::string>& node_ids) {
   std::set<std::string> wanted(node_ids.begin(), node_ids.end());
   std::vector<std::pair<std::string, int64_t>> out;
@@ -299,31 +298,70 @@ std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, 
   return out;
 }
 
-ReportNews FindNews(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
-                    const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses) {
-  ReportNews out;
-  if (statuses.empty()) return out;
+namespace {
+
+using Statuses = google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>;
+
+// The reported replica ids in id order (the statements' $2), and each one's status.
+std::map<std::string, const dedicated::v1::ReplicaStatus*> StatusesById(const Statuses& statuses) {
   std::map<std::string, const dedicated::v1::ReplicaStatus*> by_id;
   for (const auto& status : statuses) by_id[status.replica_id()] = &status;
-  std::vector<std::string> ids;
-  for (const auto& [id, status] : by_id) ids.push_back(id);
-  for (const auto& r : db.Exec(tx, kReportedReplicas, node_id, absl::StrJoin(ids, ","))) {
-    const dedicated::v1::ReplicaStatus& status = *by_id.at(r[0].as<std::string>());
-    if (status.state() == dedicated::v1::ReplicaStatus::STATE_UNSPECIFIED) continue;
-    std::string state = dedicated::v1::ReplicaStatus::State_Name(status.state());
-    bool stopped_as_asked = r[2].as<std::string>() == "STOPPED" && (state == "STOPPED" || state == "FAILED");
-    if (stopped_as_asked || state != r[3].as<std::string>() || status.endpoint() != r[4].as<std::string>() ||
-        status.message() != r[5].as<std::string>()) {
-      out.replicas.insert(r[0].as<std::string>());
-      out.instances.insert(r[1].as<std::string>());
-    }
-  }
+  return by_id;
+}
+
+std::string JoinIds(const std::map<std::string, const dedicated::v1::ReplicaStatus*>& by_id) {
+  std::string out;
+  for (const auto& [id, status] : by_id) absl::StrAppend(&out, out.empty() ? "" : ",", id);
   return out;
 }
 
-void LockInstances(pqxx::work& tx, DbSession& db, const std::set<std::string>& instance_ids) {
-  if (instance_ids.empty()) return;
-  db.Exec(tx, kLockInstances, absl::StrJoin(instance_ids, ","));
+// Rows of (replica id, instance id, desired state, state, endpoint, message) from column `at` on; a NULL
+// replica id (the heartbeat's outer join when nothing matched) is skipped.
+void AddNews(const pqxx::result& rows, int at, const std::map<std::string, const dedicated::v1::ReplicaStatus*>& by_id,
+             ReportNews* out) {
+  for (const auto& r : rows) {
+    if (r[at].is_null()) continue;
+    const dedicated::v1::ReplicaStatus& status = *by_id.at(r[at].as<std::string>());
+    if (status.state() == dedicated::v1::ReplicaStatus::STATE_UNSPECIFIED) continue;
+    std::string state = dedicated::v1::ReplicaStatus::State_Name(status.state());
+    bool stopped_as_asked = r[at + 2].as<std::string>() == "STOPPED" && (state == "STOPPED" || state == "FAILED");
+    if (stopped_as_asked || state != r[at + 3].as<std::string>() || status.endpoint() != r[at + 4].as<std::string>() ||
+        status.message() != r[at + 5].as<std::string>()) {
+      out->replicas.insert(r[at].as<std::string>());
+      out->instances.insert(r[at + 1].as<std::string>());
+    }
+  }
+}
+
+}  // namespace
+
+ReportNews FindNews(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id, const Statuses& statuses) {
+  ReportNews out;
+  if (statuses.empty()) return out;
+  auto by_id = StatusesById(statuses);
+  AddNews(db.Exec(tx, kReportedReplicas, node_id, JoinIds(by_id)), 0, by_id, &out);
+  return out;
+}
+
+absl::StatusOr<HeartbeatNews> TouchHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
+                                             const Statuses& statuses) {
+  auto by_id = StatusesById(statuses);
+  pqxx::result r = db.Exec(tx, kHeartbeat, node_id, JoinIds(by_id));
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("node ", node_id, " not found; register again"));
+  HeartbeatNews out;
+  out.came_back = r[0][0].as<std::string>() == "DOWN";
+  AddNews(r, 1, by_id, &out.news);
+  return out;
+}
+
+std::map<std::string, std::string> LockInstances(pqxx::work& tx, DbSession& db,
+                                                 const std::set<std::string>& instance_ids) {
+  std::map<std::string, std::string> status_by_id;
+  if (instance_ids.empty()) return status_by_id;
+  for (const auto& r : db.Exec(tx, kLockInstances, absl::StrJoin(instance_ids, ","))) {
+    status_by_id[r[0].as<std::string>()] = r[1].as<std::string>();
+  }
+  return status_by_id;
 }
 
 std::vector<std::string> SilentNodes(pqxx::work& tx, DbSession& db, absl::Duration timeout) {

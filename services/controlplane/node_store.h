@@ -1,6 +1,7 @@
 #pragma once
 // SQL for nodes, their GPUs and the replicas placed on them.
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -21,10 +22,6 @@ using storage::DbSession;
 // GPU. Returns the node id.
 absl::StatusOr<std::string> RegisterNode(pqxx::work& tx, DbSession& db, const dedicated::v1::RegisterNodeRequest& req,
                                          const std::string& new_id);
-
-// Records a heartbeat (a DOWN node becomes READY again). True when the node was DOWN. NOT_FOUND when the
-// node is unknown (the agent should register again). One statement: it needs no transaction.
-absl::StatusOr<bool> TouchNodeHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id);
 
 struct ReplicaRow {
   std::string id;
@@ -112,7 +109,7 @@ std::vector<AssignmentRow> AssignmentsOfNode(pqxx::work& tx, DbSession& db, cons
                                              int64_t* version);
 
 // Versions of the given nodes' assignments.
-std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::work& tx, DbSession& db,
+std::vector<std::pair<std::string, int64_t>> AssignmentVersions(pqxx::transaction_base& tx, DbSession& db,
                                                                 const std::vector<std::string>& node_ids);
 
 // Lock order: an instance, then its live operation, then its replicas, then the nodes they touch
@@ -128,8 +125,18 @@ struct ReportNews {
 };
 ReportNews FindNews(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
                     const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses);
-// SELECT ... FOR UPDATE of the instances, in id order.
-void LockInstances(pqxx::work& tx, DbSession& db, const std::set<std::string>& instance_ids);
+// A node's heartbeat and the news in the statuses it carries, in one statement (no transaction needed;
+// run it under DbSession::Autocommit). came_back: the node was DOWN and is READY again. NOT_FOUND when the
+// node is unknown (the agent should register again).
+struct HeartbeatNews {
+  bool came_back = false;
+  ReportNews news;
+};
+absl::StatusOr<HeartbeatNews> TouchHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
+                                             const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses);
+// SELECT ... FOR UPDATE of the instances, in id order. Returns each one's status (as locked).
+std::map<std::string, std::string> LockInstances(pqxx::work& tx, DbSession& db,
+                                                 const std::set<std::string>& instance_ids);
 // READY/DRAINING nodes without a heartbeat for `timeout` (a plain read).
 std::vector<std::string> SilentNodes(pqxx::work& tx, DbSession& db, absl::Duration timeout);
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
@@ -50,9 +51,9 @@ constexpr Sql kReschedule{"operation_reschedule", R"sql(
   UPDATE operations SET lease_owner = NULL, lease_expires_at = NULL,
                         next_run_at = now() + $3::bigint * interval '1 millisecond'
   WHERE id = $1 AND lease_owner = $2 AND NOT done)sql"};
-constexpr Sql kWakeInstance{"operation_wake_instance",
-                            "UPDATE operations SET next_run_at = now() WHERE instance_id = $1 AND NOT done "
-                            "AND next_run_at > now()"};
+constexpr Sql kWakeInstances{"operation_wake_instances", R"sql(
+  UPDATE operations SET next_run_at = now()
+  WHERE instance_id = ANY(string_to_array($1, ',')) AND NOT done AND next_run_at > now())sql"};
 constexpr Sql kListByInstance{"operation_list_by_instance",
                               "SELECT " DI_OPERATION_COLUMNS R"sql( FROM operations
   WHERE instance_id = $1
@@ -169,8 +170,9 @@ void RescheduleOperation(pqxx::work& tx, DbSession& db, const std::string& id, c
   db.Exec(tx, kReschedule, id, owner, absl::ToInt64Milliseconds(after));
 }
 
-void WakeInstanceOperation(pqxx::work& tx, DbSession& db, const std::string& instance_id) {
-  db.Exec(tx, kWakeInstance, instance_id);
+void WakeInstanceOperations(pqxx::transaction_base& tx, DbSession& db, const std::vector<std::string>& instance_ids) {
+  if (instance_ids.empty()) return;
+  db.Exec(tx, kWakeInstances, absl::StrJoin(instance_ids, ","));
 }
 
 OperationPage ListInstanceOperations(pqxx::work& tx, DbSession& db, const std::string& instance_id,

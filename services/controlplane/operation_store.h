@@ -88,8 +88,10 @@ std::optional<OperationRow> LockClaimedOperation(pqxx::work& tx, DbSession& db, 
 // Gives the lease back and schedules the next step.
 void RescheduleOperation(pqxx::work& tx, DbSession& db, const std::string& id, const std::string& owner,
                          absl::Duration after);
-// Makes the unfinished operation of an instance runnable now (a replica report moved something).
-void WakeInstanceOperation(pqxx::work& tx, DbSession& db, const std::string& instance_id);
+// Makes the unfinished operations of these instances runnable now (a replica report moved something).
+// One statement: run it on its own (DbSession::Autocommit), never while holding an instance lock, since a
+// step locks its instance and then its operation.
+void WakeInstanceOperations(pqxx::transaction_base& tx, DbSession& db, const std::vector<std::string>& instance_ids);
 
 struct OperationPage {
   std::vector<dedicated::v1::Operation> operations;
