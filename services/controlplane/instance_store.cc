@@ -27,6 +27,13 @@ constexpr Sql kSelectInstanceForUpdate{
     "instance_select_for_update",
     "SELECT " DI_INSTANCE_COLUMNS " FROM instances WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"};
 
+// The instance of an operation, locked: the first lock of an operation step (the lock order of
+// node_store.h), and the step's view of the instance in the same statement.
+constexpr Sql kLockInstanceOfOperation{
+    "instance_lock_of_operation",
+    "SELECT " DI_INSTANCE_COLUMNS " FROM instances WHERE id = (SELECT instance_id FROM operations WHERE id = $1) "
+    "AND deleted_at IS NULL FOR UPDATE"};
+
 constexpr Sql kInsertInstance{"instance_insert", R"sql(
   INSERT INTO instances (id, folder_id, name, description, labels, model_id, configuration, replica_count, status)
   VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9)
@@ -103,6 +110,12 @@ absl::StatusOr<InstanceRow> LoadInstance(pqxx::transaction_base& tx, DbSession& 
                                          bool for_update) {
   pqxx::result r = db.Exec(tx, for_update ? kSelectInstanceForUpdate : kSelectInstance, id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("instance ", id, " not found"));
+  return RowToInstance(r[0]);
+}
+
+std::optional<InstanceRow> LockInstanceOfOperation(pqxx::work& tx, DbSession& db, const std::string& operation_id) {
+  pqxx::result r = db.Exec(tx, kLockInstanceOfOperation, operation_id);
+  if (r.empty()) return std::nullopt;
   return RowToInstance(r[0]);
 }
 

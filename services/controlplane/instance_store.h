@@ -31,6 +31,10 @@ struct InstanceRow {
 absl::StatusOr<InstanceRow> LoadInstance(pqxx::transaction_base& tx, DbSession& db, const std::string& id,
                                          bool for_update);
 
+// The live instance of an operation, locked (FOR UPDATE); nullopt when it has none (IAM operations) or
+// the instance is gone.
+std::optional<InstanceRow> LockInstanceOfOperation(pqxx::work& tx, DbSession& db, const std::string& operation_id);
+
 // Live instances among `ids` (absent and deleted ones are simply missing from the result), by id.
 // One statement, for answering many concurrent Gets at once.
 std::map<std::string, InstanceRow> LoadInstances(pqxx::transaction_base& tx, DbSession& db,

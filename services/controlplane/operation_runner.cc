@@ -87,7 +87,8 @@ void OperationRunner::RunStep(storage::DbSession& db, const std::string& id) {
   bool first_step = false;
   FinishedOperation finished;
   absl::Status status = db.InTransaction("operation step", [&](pqxx::work& tx, storage::DbSession& s) -> absl::Status {
-    std::optional<OperationRow> op = LockClaimedOperation(tx, s, id, owner_);
+    std::optional<InstanceRow> instance;
+    std::optional<OperationRow> op = LockClaimedOperation(tx, s, id, owner_, &instance);
     if (!op.has_value()) {  // finished elsewhere (e.g. superseded by a Delete) or lease lost
       outcome = StepOutcome{.finished = false, .run_again_after = absl::ZeroDuration(), .result = "", .assignments_changed = false};
       kind.clear();
@@ -95,7 +96,7 @@ void OperationRunner::RunStep(storage::DbSession& db, const std::string& id) {
     }
     kind = op->kind;
     first_step = first_step || op->attempts == 1;
-    absl::StatusOr<StepOutcome> result = steps_->Step(tx, s, *op, owner_);
+    absl::StatusOr<StepOutcome> result = steps_->Step(tx, s, *op, owner_, std::move(instance));
     if (!result.ok()) return result.status();
     outcome = *result;
     if (!outcome.finished) {

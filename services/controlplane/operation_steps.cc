@@ -36,8 +36,9 @@ StepOutcome Finished(std::string result, bool assignments_changed) {
 }  // namespace
 
 absl::StatusOr<StepOutcome> OperationSteps::Step(pqxx::work& tx, DbSession& db, const OperationRow& op,
-                                                 const std::string& owner) {
-  absl::StatusOr<InstanceRow> instance = LoadInstance(tx, db, op.instance_id, /*for_update=*/true);
+                                                 const std::string& owner, std::optional<InstanceRow> locked) {
+  absl::StatusOr<InstanceRow> instance =
+      locked.has_value() ? std::move(*locked) : LoadInstance(tx, db, op.instance_id, /*for_update=*/true);
   if (!instance.ok()) {
     // Only a bug or manual surgery gets here: the instance vanished under a live operation.
     FinishOperationWithError(tx, db, op.proto.id(), owner,
@@ -88,7 +89,7 @@ absl::StatusOr<StepOutcome> OperationSteps::Provision(pqxx::work& tx, DbSession&
     if (r.state == "READY") ++ready;
   }
   if (running < instance.proto.replica_count()) {
-    absl::Status placed = PlaceMissingReplicas(tx, db, instance);
+    absl::Status placed = PlaceMissingReplicas(tx, db, instance, &replicas);
     if (placed.code() == absl::StatusCode::kResourceExhausted) {
       return Fail(tx, db, op, instance, owner, placed.code(), std::string(placed.message()));
     }
@@ -111,12 +112,14 @@ absl::StatusOr<StepOutcome> OperationSteps::Provision(pqxx::work& tx, DbSession&
   return Again(absl::Seconds(1));
 }
 
-absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance) {
-  return PlaceReplicasOf(tx, db, instance, instance.proto.configuration(), instance.proto.replica_count());
+absl::Status OperationSteps::PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance,
+                                                  const std::vector<ReplicaRow>* replicas) {
+  return PlaceReplicasOf(tx, db, instance, instance.proto.configuration(), instance.proto.replica_count(), replicas);
 }
 
 absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, const InstanceRow& instance,
-                                             const std::string& configuration, int64_t count) {
+                                             const std::string& configuration, int64_t count,
+                                             const std::vector<ReplicaRow>* replicas) {
   const auto* config = catalog_->FindConfiguration(instance.proto.model_id(), configuration);
   if (config == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat("configuration ", configuration, " of model ",
@@ -126,7 +129,12 @@ absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, cons
   std::set<int> taken_ordinals;
   std::set<std::string> used_nodes;
   int64_t have = 0;
-  for (const ReplicaRow& r : ReplicasOfInstance(tx, db, instance.proto.id())) {
+  std::vector<ReplicaRow> read;
+  if (replicas == nullptr) {
+    read = ReplicasOfInstance(tx, db, instance.proto.id());
+    replicas = &read;
+  }
+  for (const ReplicaRow& r : *replicas) {
     if (r.desired_state != "RUNNING") continue;
     taken_ordinals.insert(r.ordinal);
     used_nodes.insert(r.node_id);

@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <pqxx/pqxx>
 
@@ -26,6 +27,7 @@
 #include "services/catalog/catalog.h"
 #include "services/controlplane/controlplane_config.h"
 #include "services/controlplane/instance_store.h"
+#include "services/controlplane/node_store.h"
 #include "services/controlplane/operation_store.h"
 #include "services/storage/db_session.h"
 
@@ -46,8 +48,10 @@ class OperationSteps {
   OperationSteps(std::shared_ptr<const catalog::Catalog> catalog, const ControlplaneConfig* config)
       : catalog_(std::move(catalog)), config_(config) {}
 
-  // Runs one step of `op`, which the caller has locked (LockClaimedOperation) as `owner`.
-  absl::StatusOr<StepOutcome> Step(pqxx::work& tx, DbSession& db, const OperationRow& op, const std::string& owner);
+  // Runs one step of `op`, which the caller has locked (LockClaimedOperation) as `owner`. `instance` is the
+  // instance row LockClaimedOperation locked, if it gave one; otherwise the step loads it.
+  absl::StatusOr<StepOutcome> Step(pqxx::work& tx, DbSession& db, const OperationRow& op, const std::string& owner,
+                                   std::optional<InstanceRow> instance = std::nullopt);
 
  private:
   absl::StatusOr<StepOutcome> Provision(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
@@ -65,10 +69,13 @@ class OperationSteps {
   absl::StatusOr<StepOutcome> CancelProvision(pqxx::work& tx, DbSession& db, const OperationRow& op,
                                               InstanceRow& instance, const std::string& owner);
   // Puts the missing replicas on nodes with free GPUs. RESOURCE_EXHAUSTED says what was needed and free.
-  absl::Status PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance);
+  // `replicas`: the instance's replicas if the caller has just read them (under the instance lock).
+  absl::Status PlaceMissingReplicas(pqxx::work& tx, DbSession& db, const InstanceRow& instance,
+                                    const std::vector<ReplicaRow>* replicas = nullptr);
   // Places replicas of `configuration` until `count` of them are meant to run (ordinals: the lowest free).
   absl::Status PlaceReplicasOf(pqxx::work& tx, DbSession& db, const InstanceRow& instance,
-                               const std::string& configuration, int64_t count);
+                               const std::string& configuration, int64_t count,
+                               const std::vector<ReplicaRow>* replicas = nullptr);
   // Instance -> ERROR, replicas released, operation done with `code`.
   StepOutcome Fail(pqxx::work& tx, DbSession& db, const OperationRow& op, InstanceRow& instance,
                    const std::string& owner, absl::StatusCode code, const std::string& message);

@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/controlplane/instance_store.h"
 #include "services/controlplane/row_codec.h"
 
 namespace dedicated::controlplane {
@@ -45,8 +46,6 @@ constexpr Sql kClaim{"operation_claim", R"sql(
 constexpr Sql kLockClaimed{"operation_lock_claimed",
                            "SELECT " DI_OPERATION_COLUMNS
                            " FROM operations WHERE id = $1 AND lease_owner = $2 AND NOT done FOR UPDATE"};
-constexpr Sql kLockInstanceOf{"operation_lock_instance", R"sql(
-  SELECT i.id FROM operations o JOIN instances i ON i.id = o.instance_id WHERE o.id = $1 FOR UPDATE OF i)sql"};
 constexpr Sql kReschedule{"operation_reschedule", R"sql(
   UPDATE operations SET lease_owner = NULL, lease_expires_at = NULL,
                         next_run_at = now() + $3::bigint * interval '1 millisecond'
@@ -157,9 +156,10 @@ std::vector<std::string> ClaimOperations(pqxx::work& tx, DbSession& db, const st
 }
 
 std::optional<OperationRow> LockClaimedOperation(pqxx::work& tx, DbSession& db, const std::string& id,
-                                                 const std::string& owner) {
+                                                 const std::string& owner, std::optional<InstanceRow>* instance) {
   // The instance first: everything that locks an instance and its operation does it in that order.
-  db.Exec(tx, kLockInstanceOf, id);
+  std::optional<InstanceRow> locked = LockInstanceOfOperation(tx, db, id);
+  if (instance != nullptr) *instance = std::move(locked);
   pqxx::result r = db.Exec(tx, kLockClaimed, id, owner);
   if (r.empty()) return std::nullopt;
   return RowToOperation(r[0]);

@@ -14,6 +14,7 @@
 #include "dedicated/v1/operation.pb.h"
 #include "google/protobuf/any.pb.h"
 #include "google/rpc/status.pb.h"
+#include "services/controlplane/instance_store.h"
 #include "services/controlplane/list_query.h"
 #include "services/storage/db_session.h"
 
@@ -83,8 +84,11 @@ std::vector<std::string> ClaimOperations(pqxx::work& tx, DbSession& db, const st
                                          int limit);
 // Locks a claimed operation for one step, after its instance; nullopt if the lease was lost or the
 // operation is done. Lock order everywhere: instance, then its operation, then replicas, then nodes.
+// `instance`, if given, receives the instance row as locked (nullopt: none, or gone), so the step need not
+// read it again.
 std::optional<OperationRow> LockClaimedOperation(pqxx::work& tx, DbSession& db, const std::string& id,
-                                                 const std::string& owner);
+                                                 const std::string& owner,
+                                                 std::optional<InstanceRow>* instance = nullptr);
 // Gives the lease back and schedules the next step.
 void RescheduleOperation(pqxx::work& tx, DbSession& db, const std::string& id, const std::string& owner,
                          absl::Duration after);
