@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "services/common/ids.h"
 #include "services/common/log.h"
+#include "services/gateway/client_watch.h"
 #include "services/gateway/model_ref.h"
 #include "services/gateway/openai_error.h"
 #include "services/iam/roles.h"
@@ -95,6 +96,9 @@ struct TryResult {
   int status = 0;
   std::string error;
 };
+
+// nginx's status for a request whose client closed the connection before the answer: counted, never sent.
+constexpr int kClientClosedRequest = 499;
 
 int64_t FindCompletionTokens(std::string_view body) {
   constexpr std::string_view kKey = "\"completion_tokens\":";
@@ -285,7 +289,7 @@ class GatewayServer::Impl {
       if (ec) break;
       http::request<http::string_body> req = parser.release();
       bool keep_alive = req.keep_alive();
-      bool ok = co_await Handle(stream, req, keep_alive && !stopping_.load(), request_id, arrived);
+      bool ok = co_await Handle(stream, buffer, req, keep_alive && !stopping_.load(), request_id, arrived);
       if (!ok || !keep_alive || stopping_.load()) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -293,7 +297,10 @@ class GatewayServer::Impl {
   }
 
   // Returns false when the connection must be closed.
-  Task<bool> Handle(beast::tcp_stream& stream, http::request<http::string_body>& req, bool keep_alive,
+  // `buffer` is the connection's read buffer: bytes of a pipelined next request that arrive while this one is
+  // proxied are kept there.
+  Task<bool> Handle(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
+                    bool keep_alive,
                     const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
     std::string_view target = Sv(req.target());
     std::string_view path = target.substr(0, target.find('?'));
@@ -372,7 +379,7 @@ class GatewayServer::Impl {
     if (instance.route.status() != v1::Instance::ACTIVE) {
       co_return co_await WriteError(stream, NotActive(instance.route), keep_alive, request_id, im);
     }
-    co_return co_await Proxy(stream, req, instance, im, streaming, keep_alive, request_id, arrived);
+    co_return co_await Proxy(stream, buffer, req, instance, im, streaming, keep_alive, request_id, arrived);
   }
 
   struct Resolution {
@@ -449,8 +456,10 @@ class GatewayServer::Impl {
 
   // A slot on a replica of `instance` not in `tried`: at once, or after waiting in the queue. nullptr with
   // `error` set when there is none (429 after the queue timeout, 503 when no replica is left).
+  // A client that hangs up while queued leaves the queue at once (`watch` ends the wait; nullptr returned).
   Task<std::shared_ptr<Replica>> AcquireSlot(const InstanceState& instance, InstanceMetrics* im,
-                                              const std::vector<std::string>& tried, HttpError* error) {
+                                              const std::vector<std::string>& tried, ClientWatch& watch,
+                                              HttpError* error) {
     Admission& admission = *instance.admission;
     auto ex = co_await net::this_coro::executor;
     struct Wait {
@@ -485,10 +494,13 @@ class GatewayServer::Impl {
     im->queued->Set(static_cast<double>(admission.queued()));
     beast::error_code ec;
     wait->timer.expires_after(Chrono(options_.queue_timeout));
-    co_await wait->timer.async_wait(Tok(ec));
+    watch.OnCancel([wait] { wait->timer.cancel(); });
+    if (!watch.gone()) co_await wait->timer.async_wait(Tok(ec));
+    watch.OnCancel(nullptr);
     if (!wait->granted && admission.CancelWait(result.ticket)) {
       im->queued->Set(static_cast<double>(admission.queued()));
-      *error = QueueTimeout(id, retry_after);
+      // The caller sees watch.gone() and answers nobody.
+      if (!watch.gone()) *error = QueueTimeout(id, retry_after);
       co_return nullptr;
     }
     // Granted, or a grant is already on its way to this strand.
@@ -503,15 +515,36 @@ class GatewayServer::Impl {
     co_return wait->replica;
   }
 
-  Task<bool> Proxy(beast::tcp_stream& stream, http::request<http::string_body>& req, const InstanceState& instance,
-                   InstanceMetrics* im, bool streaming, bool keep_alive, const std::string& request_id,
-                   std::chrono::steady_clock::time_point arrived) {
+  // The client is watched while its request waits for a slot and for the engine: if it hangs up, the
+  // request leaves the queue or gives its slot back and the engine's generation is cancelled at once.
+  Task<bool> Proxy(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
+                   const InstanceState& instance, InstanceMetrics* im, bool streaming, bool keep_alive,
+                   const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
+    ClientWatch watch(stream.socket(), buffer);
+    bool keep = co_await ProxyTries(stream, watch, req, instance, im, streaming, keep_alive, request_id, arrived);
+    co_await watch.Stop();
+    co_return keep;
+  }
+
+  // Tries replicas until one answers, the client goes away, or none is left.
+  Task<bool> ProxyTries(beast::tcp_stream& stream, ClientWatch& watch, http::request<http::string_body>& req,
+                        const InstanceState& instance, InstanceMetrics* im, bool streaming, bool keep_alive,
+                        const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
     Admission& admission = *instance.admission;
     std::vector<std::string> tried;
     std::string last_error;
     while (true) {
       HttpError error;
-      std::shared_ptr<Replica> replica = co_await AcquireSlot(instance, im, tried, &error);
+      std::shared_ptr<Replica> replica = co_await AcquireSlot(instance, im, tried, watch, &error);
+      if (watch.gone()) {
+        // Gone while queued (or just as its grant came): the slot goes to the next waiter, nobody is answered.
+        if (replica != nullptr) {
+          admission.Release(replica, absl::Now());
+          im->in_flight->Set(static_cast<double>(admission.in_flight()));
+        }
+        im->CountRequest(kClientClosedRequest);
+        co_return false;
+      }
       if (replica == nullptr) {
         if (error.status == 0 || error.message.empty()) {
           error = {502, absl::StrCat("Every replica of instance ", instance.route.instance_id(), " failed: ", last_error),
@@ -520,9 +553,12 @@ class GatewayServer::Impl {
         co_return co_await WriteError(stream, error, keep_alive, request_id, im);
       }
       im->in_flight->Set(static_cast<double>(admission.in_flight()));
-      TryResult result = co_await Forward(stream, req, *replica, im, streaming, keep_alive, request_id, arrived);
+      TryResult result =
+          co_await Forward(stream, watch, req, *replica, im, streaming, keep_alive, request_id, arrived);
       admission.Release(replica, absl::Now());
       im->in_flight->Set(static_cast<double>(admission.in_flight()));
+      // A try that failed because the client left says nothing about the replica: no failover, no mark.
+      if (watch.gone() && result.outcome != Outcome::kDone) result.outcome = Outcome::kClientBroken;
       switch (result.outcome) {
         case Outcome::kDone:
           admission.MarkSuccess(replica);
@@ -530,7 +566,7 @@ class GatewayServer::Impl {
           im->duration->Observe(Seconds(std::chrono::steady_clock::now() - arrived));
           co_return true;
         case Outcome::kClientBroken:
-          im->CountRequest(result.status == 0 ? 499 : result.status);
+          im->CountRequest(result.status == 0 ? kClientClosedRequest : result.status);
           co_return false;
         case Outcome::kTimeout:
           co_return co_await WriteError(stream, EngineTimeout(instance.route.instance_id()), keep_alive, request_id,
@@ -553,15 +589,28 @@ class GatewayServer::Impl {
 
   // Connects (or reuses an idle connection), sends the request, and answers the client from the engine's
   // response. A reused connection that the engine had closed meanwhile is retried once on a fresh one.
-  Task<TryResult> Forward(beast::tcp_stream& client, http::request<http::string_body>& req, const Replica& replica,
-                          InstanceMetrics* im, bool streaming, bool keep_alive, const std::string& request_id,
-                          std::chrono::steady_clock::time_point arrived) {
+  // A client that hangs up meanwhile cancels the engine's operation (the connection is then dropped, which
+  // the engine takes as the end of the generation).
+  Task<TryResult> Forward(beast::tcp_stream& client, ClientWatch& watch, http::request<http::string_body>& req,
+                          const Replica& replica, InstanceMetrics* im, bool streaming, bool keep_alive,
+                          const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
     beast::error_code ec;
-    for (int fresh = 0; fresh < 2; ++fresh) {
+    for (int fresh = 0; fresh < 2 && !watch.gone(); ++fresh) {
       std::unique_ptr<Upstream> up = fresh == 0 ? pool_.Take(replica.endpoint()) : nullptr;
       const bool reused = up != nullptr;
+      if (!reused) up = std::make_unique<Upstream>(ioc_.get_executor());
+      // Shut down, not only cancelled: an operation started after the hang-up fails at once too. Cleared
+      // before `up` is pooled or destroyed (RelayWhole, RelayStream, the guard below).
+      watch.OnCancel([socket = &up->stream.socket()] {
+        beast::error_code ignored;
+        socket->shutdown(tcp::socket::shutdown_both, ignored);
+        socket->cancel(ignored);
+      });
+      struct ClearCancel {
+        ClientWatch& watch;
+        ~ClearCancel() { watch.OnCancel(nullptr); }
+      } clear_cancel{watch};
       if (!reused) {
-        up = std::make_unique<Upstream>(ioc_.get_executor());
         auto hp = SplitHostPort(replica.endpoint());
         if (!hp.ok()) co_return TryResult{Outcome::kRetry, 0, "bad endpoint"};
         tcp::resolver resolver(ioc_.get_executor());
@@ -571,6 +620,8 @@ class GatewayServer::Impl {
         co_await up->stream.async_connect(addresses, Tok(ec));
         if (ec) co_return TryResult{Outcome::kRetry, 0, absl::StrCat("connect: ", ec.message())};
         up->stream.socket().set_option(tcp::no_delay(true), ec);
+        // The client may have left while the connect completed: its shutdown above came too early.
+        if (watch.gone()) co_return TryResult{Outcome::kClientBroken, 0, "client closed the connection"};
       }
       http::request<http::span_body<const char>> ureq{req.method(), req.target(), 11};
       ureq.set(http::field::host, replica.endpoint());
@@ -600,15 +651,16 @@ class GatewayServer::Impl {
       const bool event_stream = head.chunked() ||
                                 Sv(head.get()[http::field::content_type]).find("text/event-stream") != std::string_view::npos;
       if (!event_stream) {
-        co_return co_await RelayWhole(client, std::move(up), head, replica, im, keep_alive, request_id, arrived);
+        co_return co_await RelayWhole(client, watch, std::move(up), head, replica, im, keep_alive, request_id,
+                                      arrived);
       }
-      co_return co_await RelayStream(client, std::move(up), head, replica, im, keep_alive, request_id, arrived,
-                                     streaming);
+      co_return co_await RelayStream(client, watch, std::move(up), head, replica, im, keep_alive, request_id,
+                                     arrived, streaming);
     }
     co_return TryResult{Outcome::kRetry, 0, "connection closed by the engine"};
   }
 
-  Task<TryResult> RelayWhole(beast::tcp_stream& client, std::unique_ptr<Upstream> up,
+  Task<TryResult> RelayWhole(beast::tcp_stream& client, ClientWatch& watch, std::unique_ptr<Upstream> up,
                              http::response_parser<http::empty_body>& head, const Replica& replica, InstanceMetrics* im,
                              bool keep_alive, const std::string& request_id,
                              std::chrono::steady_clock::time_point arrived) {
@@ -633,7 +685,10 @@ class GatewayServer::Impl {
       int64_t tokens = FindCompletionTokens(res.body());
       if (tokens > 0 && Seconds(elapsed) > 0) im->tokens_per_second->Observe(tokens / Seconds(elapsed));
     }
-    if (upstream_keep_alive) pool_.Put(replica.endpoint(), std::move(up));
+    if (upstream_keep_alive) {
+      watch.OnCancel(nullptr);  // a pooled connection belongs to whichever request takes it next
+      pool_.Put(replica.endpoint(), std::move(up));
+    }
     client.expires_after(Chrono(options_.write_timeout));
     co_await http::async_write(client, res, Tok(ec));
     if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message()};
@@ -642,7 +697,7 @@ class GatewayServer::Impl {
 
   // Server-sent events: each piece the engine sends goes to the client as one chunk at once. The client's
   // header is sent with the first piece, so a failure before it still fails over.
-  Task<TryResult> RelayStream(beast::tcp_stream& client, std::unique_ptr<Upstream> up,
+  Task<TryResult> RelayStream(beast::tcp_stream& client, ClientWatch& watch, std::unique_ptr<Upstream> up,
                               http::response_parser<http::empty_body>& head, const Replica& replica,
                               InstanceMetrics* im, bool keep_alive, const std::string& request_id,
                               std::chrono::steady_clock::time_point arrived, bool streaming) {
@@ -711,7 +766,10 @@ class GatewayServer::Impl {
     int64_t tokens = usage_tokens >= 0 ? usage_tokens : events;
     double span = Seconds(last_token - first_token);
     if (status == 200 && tokens > 1 && span > 0) im->tokens_per_second->Observe((tokens - 1) / span);
-    if (parser.get().keep_alive()) pool_.Put(replica.endpoint(), std::move(up));
+    if (parser.get().keep_alive()) {
+      watch.OnCancel(nullptr);
+      pool_.Put(replica.endpoint(), std::move(up));
+    }
     co_return TryResult{Outcome::kDone, status, ""};
   }
 
