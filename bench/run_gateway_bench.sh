@@ -154,6 +154,7 @@ wait_for() {
 
 # The port a service logged it listens on: log_port <log file> <message> <field>.
 log_port() { jq -r --arg m "$2" "select(.msg == \$m) | .$3" "$1" 2>/dev/null | head -n 1; }
+logged() { [[ -n "$(log_port "$@")" ]]; }
 
 # ---------------------------------------------------------------------------------------------------
 log "machine: ${ncpu} CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -206,9 +207,9 @@ grep -q '"--ttft-ms", "0", "--inter-token-ms", "0"' "${catalog}" ||
   { log "catalog/catalog.textproto changed shape: cannot zero engine-sim's token delay"; exit 1; }
 
 "${BIN}/controlplane" serve --database-url "${database_url}" --catalog "${catalog}" --listen 127.0.0.1:0 \
-  --metrics-listen "" --log-level warning 2>"${run_dir}/controlplane.log" &
+  --metrics-listen "" --log-level info 2>"${run_dir}/controlplane.log" &
 pids+=($!)
-wait_for 30 "the controlplane" test -n "$(log_port "${run_dir}/controlplane.log" "controlplane serving" address)" ||
+wait_for 30 "the controlplane" logged "${run_dir}/controlplane.log" "controlplane serving" address ||
   { cat "${run_dir}/controlplane.log" >&2; exit 1; }
 cp_address="$(log_port "${run_dir}/controlplane.log" "controlplane serving" address)"
 export DICTL_ENDPOINT="${cp_address}" DICTL_KEY_FILE="${keys_dir}/admin.key"
@@ -233,7 +234,7 @@ sa="$("${BIN}/dictl" --format json service-account create --folder "${folder}" -
   --subject "serviceAccount:${sa}" >/dev/null
 
 gateway_args=(--listen 127.0.0.1:0 --metrics-listen "" --controlplane "${cp_address}"
-  --gateway-key-file "${keys_dir}/gateway.key" --threads "${gateway_threads}" --log-level warning)
+  --gateway-key-file "${keys_dir}/gateway.key" --threads "${gateway_threads}" --log-level info)
 gateway_args+=("${extra_gateway_args[@]}")
 "${BIN}/gateway" "${gateway_args[@]}" 2>"${run_dir}/gateway.log" &
 gateway_pid=$!
@@ -242,7 +243,12 @@ pids+=("${gateway_pid}")
 # nginx as the reference: no daemon, config and temp paths in the run directory, no access log,
 # upstream keep-alive (HTTP/1.1 with the Connection header cleared) and no response buffering (so SSE
 # events pass at once, as an LLM proxy must).
-nginx_port="$(comm -23 <(seq 15000 15999) <(ss -Htln | awk '{print $4}' | sed 's/.*://' | sort -n) | shuf -n 1)"
+nginx_port=""
+for ((i = 0; i < 200; i++)); do
+  port=$((15000 + RANDOM % 1000)) # below the ephemeral range and tests/lib/pg.sh's ports
+  [[ -z "$(ss -Hltn "sport = :${port}")" ]] && { nginx_port="${port}"; break; }
+done
+[[ -n "${nginx_port}" ]] || { log "no free port for nginx in 15000-15999"; exit 1; }
 mkdir -p "${run_dir}/nginx"
 cat >"${run_dir}/nginx/nginx.conf" <<EOF
 worker_processes ${nginx_workers};
@@ -277,7 +283,7 @@ EOF
 "${NGINX}" -p "${run_dir}/nginx" -c "${run_dir}/nginx/nginx.conf" -e "${run_dir}/nginx/error.log" &
 nginx_pid=$!
 
-wait_for 30 "the gateway" test -n "$(log_port "${run_dir}/gateway.log" "gateway serving" port)" ||
+wait_for 30 "the gateway" logged "${run_dir}/gateway.log" "gateway serving" port ||
   { cat "${run_dir}/gateway.log" >&2; exit 1; }
 gateway="127.0.0.1:$(log_port "${run_dir}/gateway.log" "gateway serving" port)"
 nginx="127.0.0.1:${nginx_port}"

@@ -9,9 +9,9 @@
 // connection's buffer (nothing is lost) and the watch ends. Like engine-sim and vLLM, a client that
 // half-closes its sending side after the request is taken for gone.
 //
-// Everything runs on the connection's strand (the socket's executor): the read's completion, the
-// callback, and the request's coroutine. Stop() must be awaited before the connection reads again or is
-// destroyed.
+// Everything runs on the connection's event loop (the socket's executor, one thread): the read's
+// completion, the callback, and the request's coroutine. Stop() must be awaited before the connection
+// reads again or is destroyed.
 
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it.
 
