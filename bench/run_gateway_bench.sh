@@ -363,6 +363,9 @@ for t in direct gateway nginx; do run stream "${t}" --body-file "${stream_body}"
 
 # ---------------------------------------------------------------------------------------------------
 v() { jq -r ".$2" "${run_dir}/$1.json"; }
+# Proxy CPU per request (µs): what the proxy costs, whatever share of the shared cores it got.
+# (Cores averaged over the whole run, warm-up included, at about the measured rate.)
+per_request_us() { jq -r '(.proxy_cpu / .rps * 1e6) | floor' "${run_dir}/$1.json"; }
 ms() { awk -v a="$1" 'BEGIN { printf "%.3f", a / 1000 }'; }
 diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a - b) / 1000 }'; }
 verdict() { awk -v x="$1" -v op="$2" -v goal="$3" 'BEGIN { ok = (op == "<=") ? x <= goal : x >= goal; print ok ? "PASS" : "MISS" }'; }
@@ -381,15 +384,16 @@ ttft_ngx="$(diff_ms "$(v stream-nginx first_byte_p50_us)" "$(v stream-direct fir
 
 echo
 echo "== Issue 6: gateway overhead: ${connections} connections, ${max_tokens} tokens per answer, engine-sim without token delay"
-echo "| run | target | req/s | p50 ms | p99 ms | first byte p50 ms | CPU client / proxy / engine / machine |"
-echo "|---|---|---:|---:|---:|---:|---|"
+echo "| run | target | req/s | p50 ms | p99 ms | first byte p50 ms | CPU client / proxy / engine / machine | proxy CPU µs/req |"
+echo "|---|---|---:|---:|---:|---:|---|---:|"
 for phase in closed paced stream; do
   for t in direct gateway nginx; do
     run_file="${phase}-${t}"
-    printf '| %s | %s | %.0f | %s | %s | %s | %.2f / %.2f / %.2f / %.2f |\n' "${phase}" "${t}" "$(v "${run_file}" rps)" \
+    printf '| %s | %s | %.0f | %s | %s | %s | %.2f / %.2f / %.2f / %.2f | %s |\n' "${phase}" "${t}" "$(v "${run_file}" rps)" \
       "$(ms "$(v "${run_file}" p50_us)")" "$(ms "$(v "${run_file}" p99_us)")" \
       "$(if [[ "${phase}" == stream ]]; then ms "$(v "${run_file}" first_byte_p50_us)"; else echo -; fi)" \
-      "$(v "${run_file}" client_cpu_cores)" "$(v "${run_file}" proxy_cpu)" "$(v "${run_file}" engine_cpu)" "$(v "${run_file}" machine_cpu)"
+      "$(v "${run_file}" client_cpu_cores)" "$(v "${run_file}" proxy_cpu)" "$(v "${run_file}" engine_cpu)" "$(v "${run_file}" machine_cpu)" \
+      "$(if [[ "${t}" == direct ]]; then echo -; else per_request_us "${run_file}"; fi)"
   done
 done
 echo
@@ -401,6 +405,8 @@ printf 'added latency at %s req/s: gateway p50 %s ms (goal <= 0.2) %s, p99 %s ms
   "${rate}" "${add_p50}" "$(verdict "${add_p50}" '<=' 0.2)" "${add_p99}" "$(verdict "${add_p99}" '<=' 1)" "${ngx_p50}" "${ngx_p99}"
 printf 'added latency at saturation (closed loop, for reference): gateway p50 %s ms, p99 %s ms; nginx p50 %s ms, p99 %s ms\n' \
   "${sat_p50}" "${sat_p99}" "${sat_ngx_p50}" "${sat_ngx_p99}"
+printf 'proxy CPU per request (closed loop): gateway %s µs, nginx %s µs\n' "$(per_request_us closed-gateway)" \
+  "$(per_request_us closed-nginx)"
 printf 'streaming first-byte overhead p50 at %s req/s: gateway %s ms (goal <= 0.5) %s; nginx %s ms\n' "${stream_rate}" \
   "${ttft_gw}" "$(verdict "${ttft_gw}" '<=' 0.5)" "${ttft_ngx}"
 
