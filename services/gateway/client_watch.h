@@ -14,6 +14,7 @@
 // reads again or is destroyed.
 
 #include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it.
+// (A block of its own, so that include sorting keeps it first.)
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>

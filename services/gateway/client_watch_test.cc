@@ -1,5 +1,3 @@
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it.
-
 #include "services/gateway/client_watch.h"
 
 #include <gtest/gtest.h>
@@ -42,10 +40,13 @@ TEST(ClientWatchTest, HangUpCancelsWhatTheRequestWaitsOn) {
   EXPECT_TRUE(watch.gone());
   EXPECT_TRUE(cancelled);
   bool stopped = false;
-  net::co_spawn(ioc, [&]() -> net::awaitable<void> {
-    co_await watch.Stop();
-    stopped = true;
-  }, net::detached);
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        co_await watch.Stop();
+        stopped = true;
+      },
+      net::detached);
   ioc.restart();
   ioc.run_for(std::chrono::seconds(2));
   EXPECT_TRUE(stopped);
@@ -81,10 +82,13 @@ TEST(ClientWatchTest, PipelinedBytesAreKeptAndAreNoHangUp) {
   EXPECT_FALSE(cancelled);
   EXPECT_EQ(boost::beast::buffers_to_string(buffer.data()), next);
   bool stopped = false;
-  net::co_spawn(ioc, [&]() -> net::awaitable<void> {
-    co_await watch.Stop();
-    stopped = true;
-  }, net::detached);
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        co_await watch.Stop();
+        stopped = true;
+      },
+      net::detached);
   ioc.restart();
   ioc.run_for(std::chrono::seconds(2));
   EXPECT_TRUE(stopped);
@@ -98,10 +102,13 @@ TEST(ClientWatchTest, StopEndsAPendingReadWithoutAHangUp) {
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
   bool stopped = false;
-  net::co_spawn(ioc, [&]() -> net::awaitable<void> {
-    co_await watch.Stop();
-    stopped = true;
-  }, net::detached);
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        co_await watch.Stop();
+        stopped = true;
+      },
+      net::detached);
   ioc.run_for(std::chrono::seconds(2));
   EXPECT_TRUE(stopped);
   EXPECT_FALSE(watch.gone());
