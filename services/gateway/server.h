@@ -1,6 +1,6 @@
 #pragma once
-// GatewayServer: the HTTP/1.1 front (Boost.Beast, one C++20 coroutine per connection on its own strand,
-// N I/O threads) and the proxy to engines. Authentication and routing read immutable snapshots that the
+// GatewayServer: the HTTP/1.1 front (Boost.Beast, one C++20 coroutine per connection, N event loops each
+// on its own I/O thread) and the proxy to engines. Authentication and routing read immutable snapshots that the
 // controlplane streams replace (SetAccessSnapshot, router()), so a request takes no lock beyond a
 // shared_ptr copy and its instance's admission.
 //

@@ -4,7 +4,8 @@
 # Roles (no key, wrong key, no role, role on another folder, revoked within 1 s), 404 unknown model,
 # 409 for a STOPPED instance, 400 malformed JSON, 413, 431 header flood, slowloris, streaming ending in
 # [DONE] with usage, failover when an engine is killed under load, admission (429 + Retry-After after the
-# queue timeout; limits per configuration differ).
+# queue timeout; limits per configuration differ), clients that hang up (a second gateway with a long queue
+# timeout: the slot comes back and the queue empties at once, the engine's generation is cancelled).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 : "${DI_REPO_ROOT:?run through ctest (DI_REPO_ROOT is the source tree)}"
@@ -21,6 +22,13 @@ GW="127.0.0.1:$GW_PORT"
 GW_PID=$!
 E2E_PIDS+=("$GW_PID")
 wait_until 20 "gateway health" 'curl -sf "http://$GW/health"'
+# The second gateway: a queue timeout long enough that only a hang-up can empty its queue in time.
+GW2="127.0.0.1:$(free_port)"
+GW2_METRICS="127.0.0.1:$(free_port)"
+"$DI_BIN_DIR/gateway" --listen "$GW2" --metrics-listen "$GW2_METRICS" --controlplane "$CP_ENDPOINT" \
+  --gateway-key-file "$E2E_DIR/gateway.key" --queue-timeout 30s --threads 2 >>"$E2E_DIR/gateway2.log" 2>&1 &
+E2E_PIDS+=($!)
+wait_until 20 "second gateway health" 'curl -sf "http://$GW2/health"'
 
 log "instances: two S replicas (failover), one M (admission limit 16), one S (limit 8), one to stop"
 deploy() { dictl --format json instance deploy --folder "$E2E_FOLDER" --name "$1" --model gemma-3-4b-it --config "$2" \
@@ -155,6 +163,44 @@ medium="$(burst "$M" 10)"
 log "M x1 with 10 at once: $medium"
 [ "$medium" = "10x200 " ] || fail "M: expected all 10 answered, got $medium"
 rm -f "$E2E_DIR"/burst-*
+
+log "hang-ups: clients that leave give their slots back and leave the queue at once; the engine stops"
+# gw2_metric <name> <instance id>: a series of the second gateway, found by the instance id's value (not
+# the label's name).
+gw2_metric() {
+  curl -sf "http://$GW2_METRICS/metrics" | awk -v n="$1" -v id="\"$2\"" 'index($0, n "{") == 1 && index($0, id) { s += $NF } END { print s + 0 }'
+}
+S_ENGINE="$(endpoint_of "$S")"
+aborted_before="$(curl -sf "http://$S_ENGINE/metrics" | awk '$1 == "engine_sim_aborted_generations_total" { print $2 }')"
+# hang_up_after <seconds> <n>: n requests on S, each about 22 s of generation, whose clients leave after <seconds>.
+hangup_pids=()
+hang_up_after() {
+  local i
+  for i in $(seq 1 "$2"); do
+    curl -s -o /dev/null --max-time "$1" "http://$GW2/v1/chat/completions" -H "Authorization: Bearer $CALLER" \
+      -H 'Content-Type: application/json' -d "$(chat_body "$S" 2000)" &
+    hangup_pids+=($!)
+  done
+}
+hang_up_after 6 8
+wait_until 5 "8 requests holding S's 8 slots" 'test "$(gw2_metric gateway_in_flight_requests "$S")" = 8'
+hang_up_after 2 2
+wait_until 5 "2 requests queued behind them" 'test "$(gw2_metric gateway_queued_requests "$S")" = 2'
+wait_until 4 "the queue empty once its 2 clients left" 'test "$(gw2_metric gateway_queued_requests "$S")" = 0'
+[ "$(gw2_metric gateway_in_flight_requests "$S")" = 8 ] || fail "the slot holders left too early for the queue check"
+wait_until 8 "the 8 slots free once their clients left" 'test "$(gw2_metric gateway_in_flight_requests "$S")" = 0'
+wait "${hangup_pids[@]}" || true
+started="$(date +%s%N)"
+status="$(curl -s -o "$E2E_DIR/body" -w '%{http_code}' --max-time 5 "http://$GW2/v1/chat/completions" \
+  -H "Authorization: Bearer $CALLER" -H 'Content-Type: application/json' -d "$(chat_body "$S" 1)")"
+took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+expect 200 "a new request after the hang-ups" "$status"
+[ "$took_ms" -lt 1000 ] || fail "a new request after the hang-ups took ${took_ms} ms: it waited for a slot"
+aborted_after="$(curl -sf "http://$S_ENGINE/metrics" | awk '$1 == "engine_sim_aborted_generations_total" { print $2 }')"
+[ $((aborted_after - aborted_before)) -ge 8 ] ||
+  fail "the engine aborted $((aborted_after - aborted_before)) generations, expected the 8 whose clients left"
+[ "$(curl -sf "http://$GW2_METRICS/metrics" | grep '^gateway_requests_total{' | grep "\"$S\"" | grep -c 'code="499"')" = 1 ] ||
+  fail "hang-ups not counted as 499"
 
 log "failover: kill one of two engines while requests flow; every request still succeeds"
 : >"$E2E_DIR/failover.codes"
