@@ -58,7 +58,7 @@ void LogCall(const CallRecord& call, const absl::Status& status, absl::Duration 
   add("instance_id", call.instance_id);
   add("operation_id", call.operation_id);
   add("node_id", call.node_id);
-  if (!status.ok()) fields.emplace_back("error", Cut(status.message(), kMaxErrorLength));
+  if (!status.ok()) fields.emplace_back("error", Cut(std::string_view(status.message().data(), status.message().size()), kMaxErrorLength));
   Log(level, message, fields);
 }
 
