@@ -1,11 +1,11 @@
 #include "services/controlplane/call_log.h"
 
-#include <memory>
-#include <vector>
-
 #include <google/protobuf/any.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+
+#include <memory>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 
@@ -58,7 +58,9 @@ void LogCall(const CallRecord& call, const absl::Status& status, absl::Duration 
   add("instance_id", call.instance_id);
   add("operation_id", call.operation_id);
   add("node_id", call.node_id);
-  if (!status.ok()) fields.emplace_back("error", Cut(std::string_view(status.message().data(), status.message().size()), kMaxErrorLength));
+  if (!status.ok())
+    fields.emplace_back("error",
+                        Cut(std::string_view(status.message().data(), status.message().size()), kMaxErrorLength));
   Log(level, message, fields);
 }
 

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "dedicated/v1/instance_service.pb.h"
@@ -42,8 +43,12 @@ TEST_F(CallLogTest, UserCallsLogAtInfoAgentTrafficAtDebugUnlessItFails) {
 }
 
 TEST_F(CallLogTest, LineCarriesMethodCodeDurationRequestIdAccountAndIds) {
-  CallRecord call{.method = "InstanceService.Stop", .request_id = "req-42", .account_id = "aje-alice",
-                  .account_type = "userAccount", .instance_id = "din-1", .operation_id = "dop-1"};
+  CallRecord call{.method = "InstanceService.Stop",
+                  .request_id = "req-42",
+                  .account_id = "aje-alice",
+                  .account_type = "userAccount",
+                  .instance_id = "din-1",
+                  .operation_id = "dop-1"};
   nlohmann::json line = CaptureLine(call, absl::OkStatus());
   EXPECT_EQ(line["level"], "info");
   EXPECT_EQ(line["component"], "controlplane");
