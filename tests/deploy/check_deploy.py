@@ -601,6 +601,13 @@ def check_dockerfile(k8s_images):
             run_as = str(pod_security.get("runAsUser", "")) if pod_security else ""
             if run_as and user != run_as:
                 error(cwhere, f"runAsUser {run_as} but image target {stage.name} has USER {user}")
+            # Every absolute path the container is given must exist in it: a mounted volume (the root
+            # filesystem is read-only) or something this image's stages copied in.
+            mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])]
+            values = [str(a) for a in container.get("args", [])] + [str(e.get("value", "")) for e in container.get("env", [])]
+            for value in values:
+                if value.startswith("/") and not any(value == d or value.startswith(d + "/") for d in mounts + dests):
+                    error(cwhere, f"uses the path {value}, which is neither mounted nor in image target {stage.name}")
             args = container.get("args", [])
             if stage.name == "controlplane" and args and args[0] not in ("serve", "migrate", "bootstrap"):
                 error(cwhere, f"args {args}: the controlplane's first argument is its verb")
