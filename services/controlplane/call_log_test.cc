@@ -1,5 +1,7 @@
 #include "services/controlplane/call_log.h"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

@@ -52,7 +52,7 @@ struct CallOptions {
   // is what makes retrying a state-changing call safe.
   std::string idempotency_key;
   // Sent as `x-request-id`; empty: a new one (Client::Call sets one per logical call).
-  std::string request_id;
+  std::string request_id{};
 };
 
 class Client {

@@ -186,7 +186,7 @@ TEST_F(GrpcApiTest, IdempotencyKeyMetadataReturnsTheSameOperation) {
 std::vector<nlohmann::json> ApiLogLines(const std::string& stderr_text) {
   std::vector<nlohmann::json> lines;
   for (absl::string_view line : absl::StrSplit(stderr_text, '\n')) {
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
     if (j.is_object() && j.value("msg", "") == "rpc") lines.push_back(std::move(j));
   }
   return lines;
