@@ -23,6 +23,7 @@ if [ -x "$DI_BIN_DIR/gateway" ]; then
     --controlplane "$CP_ENDPOINT" --gateway-key-file "$E2E_DIR/gateway.key" >>"$E2E_DIR/gateway.log" 2>&1 &
   E2E_PIDS+=("$!")
   gateway_target="127.0.0.1:$gw_metrics"
+  # shellcheck disable=SC2034 # read inside the wait_until condition below
   GW="127.0.0.1:$gw_port"
 else
   log "no gateway binary in $DI_BIN_DIR: the gateway job has no target"
