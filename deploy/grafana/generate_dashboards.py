@@ -120,7 +120,7 @@ def fleet():
               unit="ops"),
         panel("GPUs held by engines (node-agents)", [
             ("sum by (instance) (node_agent_gpus_used)", "{{instance}} used"),
-            ("sum by (instance) (node_agent_gpus_total)", "{{instance}} total")]),
+            ("sum by (instance) (node_agent_gpus)", "{{instance}} total")]),
     ])
 
 

@@ -25,6 +25,27 @@ const char* LevelName(LogLevel level) {
   return "info";
 }
 
+template <typename Fields>
+void WriteLine(LogLevel level, std::string_view message, const Fields& fields) {
+  std::string component;
+  {
+    std::lock_guard lock(g_mu);
+    if (level < g_min_level) return;
+    component = g_component;
+  }
+  nlohmann::ordered_json line;
+  line["ts"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  line["level"] = LevelName(level);
+  if (!component.empty()) line["component"] = component;
+  line["msg"] = std::string(message);
+  for (const auto& [key, value] : fields) line[std::string(key)] = value;
+  // Replace invalid UTF-8 rather than throwing: a log line must never take the process down.
+  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  text += '\n';
+  std::lock_guard lock(g_mu);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
 }  // namespace
 
 bool ConfigureLogging(std::string_view component, std::string_view min_level) {
@@ -38,23 +59,17 @@ bool ConfigureLogging(std::string_view component, std::string_view min_level) {
   return true;
 }
 
-void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
-  nlohmann::ordered_json line;
-  line["ts"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
-  line["level"] = LevelName(level);
-  std::string text;
-  {
-    std::lock_guard lock(g_mu);
-    if (level < g_min_level) return;
-    if (!g_component.empty()) line["component"] = g_component;
-  }
-  line["msg"] = std::string(message);
-  for (const auto& [key, value] : fields) line[std::string(key)] = value;
-  // Replace invalid UTF-8 rather than throwing: a log line must never take the process down.
-  text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  text += '\n';
+bool LogEnabled(LogLevel level) {
   std::lock_guard lock(g_mu);
-  std::fwrite(text.data(), 1, text.size(), stderr);
+  return level >= g_min_level;
+}
+
+void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
+  WriteLine(level, message, fields);
+}
+
+void Log(LogLevel level, std::string_view message, const std::vector<LogField>& fields) {
+  WriteLine(level, message, fields);
 }
 
 }  // namespace dedicated

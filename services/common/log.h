@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace dedicated {
 
@@ -15,6 +16,10 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 using LogField = std::pair<std::string_view, std::string>;
 
 void Log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
+// The same for a field list built at run time (e.g. only the ids a call has).
+void Log(LogLevel level, std::string_view message, const std::vector<LogField>& fields);
+// False when lines of `level` are dropped: lets a caller skip building a line nobody will see.
+bool LogEnabled(LogLevel level);
 inline void LogInfo(std::string_view m, std::initializer_list<LogField> f = {}) { Log(LogLevel::kInfo, m, f); }
 inline void LogWarning(std::string_view m, std::initializer_list<LogField> f = {}) {
   Log(LogLevel::kWarning, m, f);

@@ -15,16 +15,17 @@ constexpr size_t kMaxBatch = 256;
 grpc::ServerUnaryReactor* GetBatcher::Get(grpc::CallbackServerContext* ctx, const v1::GetInstanceRequest* req,
                                           v1::Instance* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::Time start = absl::Now();
-  absl::StatusOr<RequestContext> rc = rpc_->Authenticate(ctx);
+  CallRecord call = rpc_->Begin(ctx, kMethod);
+  call.instance_id = req->instance_id();
+  absl::StatusOr<RequestContext> rc = rpc_->Authenticate(ctx, call);
   if (!rc.ok()) {
-    rpc_->Finish(reactor, kMethod, start, rc.status());
+    rpc_->Finish(reactor, call, rc.status());
     return reactor;
   }
   bool start_drain = false;
   {
     absl::MutexLock lock(&mu_);
-    pending_.push_back(Pending{ctx, reactor, req, resp, start, std::move(*rc)});
+    pending_.push_back(Pending{ctx, reactor, req, resp, std::move(call), std::move(*rc)});
     if (drains_ < max_drains_) {
       ++drains_;
       start_drain = true;
@@ -39,7 +40,7 @@ grpc::ServerUnaryReactor* GetBatcher::Get(grpc::CallbackServerContext* ctx, cons
       if (drains_ == 0) refused.swap(pending_);
     }
     for (Pending& p : refused) {
-      rpc_->Finish(p.reactor, kMethod, p.start,
+      rpc_->Finish(p.reactor, p.call,
                    absl::ResourceExhaustedError("controlplane overloaded: request queue is full; retry"));
     }
   }
@@ -77,18 +78,18 @@ void GetBatcher::Drain(storage::DbSession& db) {
     }
     for (Pending& p : batch) {
       if (p.ctx->IsCancelled()) {
-        rpc_->Finish(p.reactor, kMethod, p.start,
+        rpc_->Finish(p.reactor, p.call,
                      absl::CancelledError("the client cancelled the call or its deadline passed"));
       } else if (!p.denied.ok()) {
-        rpc_->Finish(p.reactor, kMethod, p.start, p.denied);
+        rpc_->Finish(p.reactor, p.call, p.denied);
       } else if (!status.ok()) {
-        rpc_->Finish(p.reactor, kMethod, p.start, status);
+        rpc_->Finish(p.reactor, p.call, status);
       } else if (auto it = rows.find(p.req->instance_id()); it == rows.end()) {
-        rpc_->Finish(p.reactor, kMethod, p.start,
+        rpc_->Finish(p.reactor, p.call,
                      absl::NotFoundError(absl::StrCat("instance ", p.req->instance_id(), " not found")));
       } else {
         *p.resp = it->second.proto;
-        rpc_->Finish(p.reactor, kMethod, p.start, absl::OkStatus());
+        rpc_->Finish(p.reactor, p.call, absl::OkStatus());
       }
     }
   }

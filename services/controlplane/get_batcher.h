@@ -34,7 +34,7 @@ class GetBatcher {
     grpc::ServerUnaryReactor* reactor;
     const v1::GetInstanceRequest* req;
     v1::Instance* resp;
-    absl::Time start;
+    CallRecord call;
     RequestContext rc;
     absl::Status denied;  // the authorization outcome, decided in Drain
   };

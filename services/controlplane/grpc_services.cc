@@ -120,8 +120,8 @@ DI_IAM_RPC(BillingServiceImpl, ListUsageRecords, ListUsageRecordsRequest, ListUs
 grpc::ServerUnaryReactor* ModelServiceImpl::Get(grpc::CallbackServerContext* ctx, const v1::GetModelRequest* req,
                                                 v1::Model* resp) {
   auto* reactor = ctx->DefaultReactor();
-  absl::Time start = absl::Now();
-  absl::Status status = rpc_->AuthorizeInline(ctx, "ModelService.Get", *req).status();
+  CallRecord call = rpc_->Begin(ctx, "ModelService.Get");
+  absl::Status status = rpc_->AuthorizeInline(ctx, call, *req).status();
   if (!status.ok()) {
   } else if (req->model_id().empty()) {
     status = absl::InvalidArgumentError("model_id: is required");
@@ -130,16 +130,16 @@ grpc::ServerUnaryReactor* ModelServiceImpl::Get(grpc::CallbackServerContext* ctx
   } else {
     *resp = m->model();
   }
-  rpc_->Finish(reactor, "ModelService.Get", start, status);
+  rpc_->Finish(reactor, call, status);
   return reactor;
 }
 
 grpc::ServerUnaryReactor* ModelServiceImpl::List(grpc::CallbackServerContext* ctx, const v1::ListModelsRequest* req,
                                                  v1::ListModelsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  absl::Time start = absl::Now();
+  CallRecord call = rpc_->Begin(ctx, "ModelService.List");
   int64_t page_size = 0;
-  absl::Status status = rpc_->AuthorizeInline(ctx, "ModelService.List", *req).status();
+  absl::Status status = rpc_->AuthorizeInline(ctx, call, *req).status();
   if (status.ok()) status = ValidatePageSize("page_size", req->page_size(), &page_size);
   // The catalog is small and fixed: the token is simply the index of the next model.
   size_t begin = 0;
@@ -154,7 +154,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::List(grpc::CallbackServerContext* ct
     for (size_t i = begin; i < end; ++i) *resp->add_models() = models[i];
     if (end < models.size()) resp->set_next_page_token(absl::StrCat(end));
   }
-  rpc_->Finish(reactor, "ModelService.List", start, status);
+  rpc_->Finish(reactor, call, status);
   return reactor;
 }
 
@@ -243,7 +243,7 @@ class RouteStream final : public LatestValueWriter<v1::RouteTable> {
 
 grpc::ServerWriteReactor<v1::Assignments>* NodeServiceImpl::WatchAssignments(grpc::CallbackServerContext* ctx,
                                                                               const v1::WatchAssignmentsRequest* req) {
-  absl::Status s = rpc_->AuthorizeInline(ctx, "NodeService.WatchAssignments", *req).status();
+  absl::Status s = rpc_->OpenStream(ctx, "NodeService.WatchAssignments", *req);
   if (s.ok()) s = ValidateId("node_id", req->node_id());
   if (!s.ok()) return new FailedStream<v1::Assignments>(ToGrpcStatus(s));
   return new AssignmentStream(hub_, req->node_id());
@@ -251,14 +251,14 @@ grpc::ServerWriteReactor<v1::Assignments>* NodeServiceImpl::WatchAssignments(grp
 
 grpc::ServerWriteReactor<v1::AccessSnapshot>* AccessSnapshotServiceImpl::Watch(
     grpc::CallbackServerContext* ctx, const v1::WatchAccessSnapshotRequest* req) {
-  absl::Status s = rpc_->AuthorizeInline(ctx, "AccessSnapshotService.Watch", *req).status();
+  absl::Status s = rpc_->OpenStream(ctx, "AccessSnapshotService.Watch", *req);
   if (!s.ok()) return new FailedStream<v1::AccessSnapshot>(ToGrpcStatus(s));
   return new AccessSnapshotStream(cache_);
 }
 
 grpc::ServerWriteReactor<v1::RouteTable>* RouteServiceImpl::Watch(grpc::CallbackServerContext* ctx,
                                                                   const v1::WatchRoutesRequest* req) {
-  absl::Status s = rpc_->AuthorizeInline(ctx, "RouteService.Watch", *req).status();
+  absl::Status s = rpc_->OpenStream(ctx, "RouteService.Watch", *req);
   if (!s.ok()) return new FailedStream<v1::RouteTable>(ToGrpcStatus(s));
   return new RouteStream(cache_);
 }

@@ -33,12 +33,27 @@ std::string NewRequestId() {
   return out;
 }
 
+// A client's id goes into log lines and back into its response metadata: printable ASCII only, so it
+// can neither break a line nor smuggle control characters into a terminal.
+bool IsUsableRequestId(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c <= ' ' || c > '~') return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-absl::StatusOr<RequestContext> RequestContextFromMetadata(const grpc::ServerContextBase& context) {
+std::string RequestIdFromMetadata(const grpc::ServerContextBase& context) {
+  std::string id = Metadata(context, kRequestIdKey);
+  return IsUsableRequestId(id) ? id : NewRequestId();
+}
+
+absl::StatusOr<RequestContext> RequestContextFromMetadata(const grpc::ServerContextBase& context,
+                                                          std::string request_id) {
   RequestContext rc;
-  rc.request_id = Metadata(context, "x-request-id");
-  if (rc.request_id.empty() || rc.request_id.size() > 128) rc.request_id = NewRequestId();
+  rc.request_id = std::move(request_id);
   const auto& md = context.client_metadata();
   if (auto it = md.find("idempotency-key"); it != md.end()) {
     std::string key(it->second.data(), it->second.size());

@@ -88,7 +88,7 @@ class GetCommand : public IdCommand {
     Response response;
     grpc::Status status =
         client.Call([&](grpc::ClientContext* context) { return rpc_(client, context, id_, &response); });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return ReportPrint(print_(response, env.format, env.out), env);
   }
 
@@ -135,7 +135,7 @@ class ListCommand : public Command {
           return rpc_(client, context, Request{parent_, paging_.page_size, token}, page);
         },
         &all);
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     int code = ReportPrint(print_(all, env.format, env.out), env);
     HintNextPage(all.next_page_token(), env);
     return code;

@@ -50,7 +50,7 @@ class ListBindings : public Command {
           return client.access_bindings().ListAccessBindings(context, request, page);
         },
         &all);
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     int code = ReportPrint(PrintAccessBindings(all, env.format, env.out), env);
     HintNextPage(all.next_page_token(), env);
     return code;
@@ -96,7 +96,7 @@ class ChangeBinding : public Command {
           return client.access_bindings().UpdateAccessBindings(context, request, &operation);
         },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return AwaitOperation(client, std::move(operation), env);
   }
 
@@ -144,7 +144,7 @@ class SetBindings : public Command {
           return client.access_bindings().SetAccessBindings(context, request, &operation);
         },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return AwaitOperation(client, std::move(operation), env);
   }
 

@@ -62,7 +62,7 @@ class CreateApiKey : public Command {
     grpc::Status status =
         client.Call([&](grpc::ClientContext* context) { return client.api_keys().Create(context, request, &response); },
                     CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     int code = ReportPrint(PrintCreatedApiKey(response, env.format, env.out), env);
     if (code == kExitOk && env.format == OutputFormat::kTable) {
       env.err << "hint: only its hash is stored; keep it in a file readable only by you (chmod 600) and pass "
@@ -93,7 +93,7 @@ class DeleteApiKey : public IdCommand {
     grpc::Status status =
         client.Call([&](grpc::ClientContext* context) { return client.api_keys().Delete(context, request, &response); },
                     CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     if (env.format == OutputFormat::kJson) return ReportPrint(PrintJson(response, env.out), env);
     env.out << "API key " << id_ << " deleted.\n";
     return kExitOk;

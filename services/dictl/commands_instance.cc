@@ -74,7 +74,7 @@ class Deploy : public Command {
         [&](grpc::ClientContext* context) { return client.instances().Create(context, request, &operation); },
         CallOptions{.idempotency_key = key});
     if (!status.ok()) {
-      int code = ReportRpcError(status, client.options(), env.err);
+      int code = ReportRpcError(status, client, env.err);
       // After these the server may have accepted the request; the same key makes a retry safe.
       // (Not when the controlplane was never reached: then nothing was created.)
       bool ambiguous = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
@@ -111,7 +111,7 @@ class Get : public InstanceIdCommand {
     v1::Instance instance;
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.instances().Get(context, request, &instance); });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return ReportPrint(PrintInstance(instance, env.format, env.out), env);
   }
 };
@@ -152,7 +152,7 @@ class List : public Command {
                      }
                      return s;
                    });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     int code = ReportPrint(PrintInstances(all, env.format, env.out), env);
     HintNextPage(all.next_page_token(), env);
     return code;
@@ -179,7 +179,7 @@ class Action : public InstanceIdCommand {
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return rpc_(client.instances(), context, id_, &operation); },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return FinishOperation(client, std::move(operation), wait_, env);
   }
 
@@ -218,7 +218,7 @@ class Update : public InstanceIdCommand {
           return client.instances().Update(context, request_, &operation);
         },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return FinishOperation(client, std::move(operation), wait_, env);
   }
 
@@ -298,7 +298,7 @@ class Operations : public InstanceIdCommand {
                      }
                      return s;
                    });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     int code = ReportPrint(PrintOperations(all, env.format, env.out), env);
     HintNextPage(all.next_page_token(), env);
     return code;

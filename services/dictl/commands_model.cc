@@ -27,7 +27,7 @@ class ListModels : public Command {
       v1::ListModelsResponse page;
       grpc::Status status = client.Call(
           [&](grpc::ClientContext* context) { return client.models().List(context, request, &page); });
-      if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+      if (!status.ok()) return ReportRpcError(status, client, env.err);
       for (auto& model : *page.mutable_models()) *all.add_models() = std::move(model);
       token = page.next_page_token();
       if (token.empty()) break;
@@ -35,7 +35,7 @@ class ListModels : public Command {
         return ReportRpcError(
             grpc::Status(grpc::StatusCode::INTERNAL,
                          absl::StrCat("the server returned page token \"", token, "\" twice")),
-            client.options(), env.err);
+            client, env.err);
       }
     }
     return ReportPrint(PrintModels(all, env.format, env.out), env);
@@ -56,7 +56,7 @@ class GetModel : public Command {
     v1::Model model;
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.models().Get(context, request, &model); });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return ReportPrint(PrintModel(model, env.format, env.out), env);
   }
 

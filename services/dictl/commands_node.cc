@@ -30,7 +30,7 @@ class SetDrained : public IdCommand {
     grpc::Status status =
         client.Call([&](grpc::ClientContext* context) { return rpc_(client.nodes(), context, id_, &operation); },
                     CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     // Table: the node as it is now (ReportOperationOutcome prints a Node response); JSON: the operation.
     return AwaitOperation(client, std::move(operation), env);
   }

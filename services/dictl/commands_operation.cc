@@ -85,7 +85,7 @@ int FinishOperation(Client& client, v1::Operation operation, bool wait, const Co
     return code;
   }
   grpc::Status status = WaitForOperation(client, operation, env.err, env.wait);
-  if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+  if (!status.ok()) return ReportRpcError(status, client, env.err);
   return ReportOperationOutcome(operation, env);
 }
 
@@ -111,7 +111,7 @@ class GetOperation : public Command {
     v1::Operation operation;
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.operations().Get(context, request, &operation); });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return ReportPrint(PrintOperation(operation, env.format, env.out), env);
   }
 
@@ -127,7 +127,7 @@ class WaitOperation : public GetOperation {
     v1::Operation operation;
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.operations().Get(context, request, &operation); });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return FinishOperation(client, std::move(operation), /*wait=*/true, env);
   }
 };
@@ -145,10 +145,10 @@ class CancelOperation : public GetOperation {
     grpc::Status status = client.Call([&](grpc::ClientContext* context) {
       return client.operations().Cancel(context, request, &operation);
     });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     if (!wait_) return FinishOperation(client, std::move(operation), /*wait=*/false, env);
     status = WaitForOperation(client, operation, env.err, env.wait);
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     // CANCELLED is what was asked for, so it is success here; anything else is reported as usual.
     if (operation.has_error() && operation.error().code() == grpc::StatusCode::CANCELLED) {
       return ReportPrint(PrintOperation(operation, env.format, env.out), env);

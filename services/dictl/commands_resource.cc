@@ -25,7 +25,7 @@ int SendCreate(Client& client, const CommandEnv& env,
   v1::Operation operation;
   grpc::Status status = client.Call([&](grpc::ClientContext* context) { return rpc(context, &operation); },
                                     CallOptions{.idempotency_key = NewUuid()});
-  if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+  if (!status.ok()) return ReportRpcError(status, client, env.err);
   return AwaitOperation(client, std::move(operation), env);
 }
 
@@ -97,7 +97,7 @@ class SetFolderQuota : public IdCommand {
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.resources().SetFolderQuota(context, request_, &operation); },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     // Table: the quota as it is now (ReportOperationOutcome prints a FolderQuota response); JSON: the operation.
     return AwaitOperation(client, std::move(operation), env);
   }

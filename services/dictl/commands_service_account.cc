@@ -30,7 +30,7 @@ class CreateServiceAccount : public Command {
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.service_accounts().Create(context, request_, &account); },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return ReportPrint(PrintServiceAccount(account, env.format, env.out), env);
   }
 

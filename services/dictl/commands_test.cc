@@ -85,9 +85,31 @@ TEST_F(CommandsTest, DeployRetriesUnavailableWithTheSameKey) {
   EXPECT_FALSE(creates[0].idempotency_key.empty());
   EXPECT_EQ(creates[1].idempotency_key, creates[0].idempotency_key);
   EXPECT_EQ(creates[2].idempotency_key, creates[0].idempotency_key);
+  // One request id for the call, on every attempt, so the server's log shows them together.
+  auto received = fake_.Requests<v1::CreateInstanceRequest>("InstanceService.Create");
+  ASSERT_THAT(received, SizeIs(3));
+  EXPECT_FALSE(received[0].request_id.empty());
+  EXPECT_EQ(received[1].request_id, received[0].request_id);
+  EXPECT_EQ(received[2].request_id, received[0].request_id);
   // Backoff grows between attempts.
   ASSERT_THAT(sleeps_, SizeIs(2));
   EXPECT_GT(sleeps_[1], sleeps_[0]);
+}
+
+TEST_F(CommandsTest, ErrorsQuoteTheRequestIdTheServerEchoed) {
+  fake_.EchoRequestIds();
+  Result r = Run({"instance", "get", "inst-404"});
+  EXPECT_EQ(r.code, kExitFailure);
+  auto gets = fake_.Requests<v1::GetInstanceRequest>("InstanceService.Get");
+  ASSERT_THAT(gets, SizeIs(1));
+  ASSERT_FALSE(gets[0].request_id.empty());
+  EXPECT_EQ(r.err, "error: NOT_FOUND: instance inst-404 not found\nrequest id: " + gets[0].request_id +
+                       " (quote it when you report a problem)\n");
+  // Each call gets its own id.
+  Run({"instance", "get", "inst-404"});
+  gets = fake_.Requests<v1::GetInstanceRequest>("InstanceService.Get");
+  ASSERT_THAT(gets, SizeIs(2));
+  EXPECT_NE(gets[1].request_id, gets[0].request_id);
 }
 
 TEST_F(CommandsTest, DeployGivesUpAfterThreeRetriesAndPrintsTheKeyToRetryWith) {

@@ -74,7 +74,7 @@ class GetUsage : public Command {
     v1::GetUsageResponse usage;
     grpc::Status status =
         client.Call([&](grpc::ClientContext* context) { return client.billing().GetUsage(context, request, &usage); });
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     if (env.format == OutputFormat::kJson) return ReportPrint(PrintJson(usage, env.out), env);
     const std::string currency = usage.total_cost().currency_code();
     if (env.format == OutputFormat::kCsv) {
@@ -111,12 +111,12 @@ class GetUsage : public Command {
       v1::ListUsageRecordsResponse page;
       grpc::Status status = client.Call(
           [&](grpc::ClientContext* context) { return client.billing().ListUsageRecords(context, request, &page); });
-      if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+      if (!status.ok()) return ReportRpcError(status, client, env.err);
       for (auto& r : *page.mutable_usage_records()) *all.add_usage_records() = std::move(r);
       if (page.next_page_token().empty()) break;
       if (!seen.insert(page.next_page_token()).second) {
         return ReportRpcError(grpc::Status(grpc::StatusCode::INTERNAL, "the server repeated a page token"),
-                              client.options(), env.err);
+                              client, env.err);
       }
       request.set_page_token(page.next_page_token());
     }

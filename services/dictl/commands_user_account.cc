@@ -31,7 +31,7 @@ class CreateUserAccount : public Command {
     grpc::Status status = client.Call(
         [&](grpc::ClientContext* context) { return client.user_accounts().Create(context, request_, &account); },
         CallOptions{.idempotency_key = NewUuid()});
-    if (!status.ok()) return ReportRpcError(status, client.options(), env.err);
+    if (!status.ok()) return ReportRpcError(status, client, env.err);
     return ReportPrint(PrintUserAccount(account, env.format, env.out), env);
   }
 

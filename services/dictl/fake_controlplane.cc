@@ -20,7 +20,7 @@ std::string Authorization(const grpc::ServerContext* context) { return Metadata(
 
 }  // namespace
 
-grpc::Status FakeControlplane::Admit(const grpc::ServerContext* context, const std::string& method,
+grpc::Status FakeControlplane::Admit(grpc::ServerContext* context, const std::string& method,
                                      const google::protobuf::Message& request) {
   std::shared_ptr<google::protobuf::Message> copy(request.New());
   copy->CopyFrom(request);
@@ -28,7 +28,9 @@ grpc::Status FakeControlplane::Admit(const grpc::ServerContext* context, const s
   Call call{.method = method,
             .request = std::move(copy),
             .idempotency_key = IdempotencyKey(context),
-            .authorization = Authorization(context)};
+            .authorization = Authorization(context),
+            .request_id = Metadata(context, "x-request-id")};
+  if (echo_request_ids_ && !call.request_id.empty()) context->AddTrailingMetadata("x-request-id", call.request_id);
   const bool refused = !required_api_key_.empty() && call.authorization != "Api-Key " + required_api_key_;
   calls_.push_back(std::move(call));
   if (refused) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or invalid API key");

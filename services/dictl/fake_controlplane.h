@@ -31,6 +31,8 @@ struct Received {
   std::string idempotency_key;
   // The `authorization` metadata; "" when the call carried none.
   std::string authorization;
+  // The `x-request-id` metadata; "" when the call carried none.
+  std::string request_id;
 };
 
 class FakeControlplane {
@@ -62,6 +64,8 @@ class FakeControlplane {
   // Every call without `authorization: Api-Key <secret>` fails with UNAUTHENTICATED "missing or invalid
   // API key" (and is still recorded).
   void RequireApiKey(std::string secret);
+  // Answers every call with the request's x-request-id in the trailing metadata, as the controlplane does.
+  void EchoRequestIds();
 
   // Clouds "cloud-<n>", folders "folder-<n>", service accounts "sa-<n>", user accounts "ua-<n>" (names
   // unique: a second Create of a name is ALREADY_EXISTS), API keys "key-<n>" with secret
@@ -99,6 +103,7 @@ class FakeControlplane {
     std::shared_ptr<const google::protobuf::Message> request;
     std::string idempotency_key;
     std::string authorization;
+    std::string request_id;
   };
   std::vector<Call> calls() const;
   // The calls of one method with their requests as `Request`.
@@ -111,6 +116,7 @@ class FakeControlplane {
       r.request.CopyFrom(*call.request);
       r.idempotency_key = call.idempotency_key;
       r.authorization = call.authorization;
+      r.request_id = call.request_id;
     }
     return received;
   }
@@ -146,7 +152,7 @@ class FakeControlplane {
   };
 
   // Records the call and applies RequireApiKey. Every handler calls it first, without holding mu_.
-  grpc::Status Admit(const grpc::ServerContext* context, const std::string& method,
+  grpc::Status Admit(grpc::ServerContext* context, const std::string& method,
                      const google::protobuf::Message& request) ABSL_LOCKS_EXCLUDED(mu_);
   // An operation of ResourceService or AccessBindingService that ends with `response`; done at once
   // unless SetResourceOperationsPending.
@@ -180,6 +186,7 @@ class FakeControlplane {
   int operation_polls_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> cancelled_ ABSL_GUARDED_BY(mu_);
   std::string required_api_key_ ABSL_GUARDED_BY(mu_);
+  bool echo_request_ids_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
   bool resource_operations_pending_ ABSL_GUARDED_BY(mu_) = false;
   int default_page_size_ ABSL_GUARDED_BY(mu_) = 0;

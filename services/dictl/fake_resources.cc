@@ -453,6 +453,11 @@ void FakeControlplane::RequireApiKey(std::string secret) {
   required_api_key_ = std::move(secret);
 }
 
+void FakeControlplane::EchoRequestIds() {
+  absl::MutexLock lock(&mu_);
+  echo_request_ids_ = true;
+}
+
 void FakeControlplane::SetResourceOperationsPending(bool pending) {
   absl::MutexLock lock(&mu_);
   resource_operations_pending_ = pending;

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/common/ids.h"
 #include "services/dictl/credentials.h"
 #include "services/dictl/exit_codes.h"
 
@@ -38,16 +39,29 @@ std::unique_ptr<grpc::ClientContext> Client::NewContext(const CallOptions& call)
   if (!call.idempotency_key.empty()) {
     context->AddMetadata(kIdempotencyKeyHeader, call.idempotency_key);
   }
+  context->AddMetadata(kRequestIdHeader, call.request_id.empty() ? NewUuid() : call.request_id);
   return context;
 }
 
+std::string EchoedRequestId(const grpc::ClientContext& context) {
+  // Trailing metadata only: the controlplane sends the id in both, and GetServerInitialMetadata() aborts
+  // the process when a context has not made a call.
+  const auto& md = context.GetServerTrailingMetadata();
+  auto it = md.find(kRequestIdHeader);
+  return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
 grpc::Status Client::Call(const std::function<grpc::Status(grpc::ClientContext*)>& rpc,
-                          const CallOptions& call) {
+                          const CallOptions& options) {
+  // Retries keep the request id, so that the server's log shows every attempt of one call under it.
+  CallOptions call = options;
+  if (call.request_id.empty()) call.request_id = NewUuid();
   absl::Duration backoff = options_.retry.initial_backoff;
   for (int attempt = 0;; ++attempt) {
     // A ClientContext serves one RPC only, so each attempt gets its own (and its own deadline).
     std::unique_ptr<grpc::ClientContext> context = NewContext(call);
     grpc::Status status = rpc(context.get());
+    last_request_id_ = EchoedRequestId(*context);
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE || attempt >= options_.retry.max_retries) {
       return status;
     }
@@ -80,7 +94,8 @@ bool IsConnectFailure(const grpc::Status& status) {
          absl::StrContains(message, "dns resolution failed") || absl::StrContains(message, "name resolution");
 }
 
-int ReportRpcError(const grpc::Status& status, const ClientOptions& client, std::ostream& err) {
+int ReportRpcError(const grpc::Status& status, const Client& rpc_client, std::ostream& err) {
+  const ClientOptions& client = rpc_client.options();
   err << "error: " << StatusCodeName(status.error_code()) << ": ";
   if (IsConnectFailure(status)) {
     err << "cannot reach the controlplane at " << client.endpoint << " (" << status.error_message() << ")\n"
@@ -89,6 +104,9 @@ int ReportRpcError(const grpc::Status& status, const ClientOptions& client, std:
     return kExitFailure;
   }
   err << status.error_message() << "\n";
+  if (!rpc_client.last_request_id().empty()) {
+    err << "request id: " << rpc_client.last_request_id() << " (quote it when you report a problem)\n";
+  }
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     err << "hint: the call took longer than --timeout allows; raise it, e.g. --timeout 2m.\n";
   }

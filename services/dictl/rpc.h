@@ -23,6 +23,9 @@ namespace dedicated::dictl {
 
 inline constexpr char kDefaultEndpoint[] = "127.0.0.1:50051";
 inline constexpr char kIdempotencyKeyHeader[] = "idempotency-key";
+// Sent on every call (one id per logical call, kept across its retries); the controlplane logs it and
+// echoes it back, and dictl prints it with errors so that a user can quote it to an operator.
+inline constexpr char kRequestIdHeader[] = "x-request-id";
 
 struct RetryPolicy {
   // Retries after the first attempt, so at most max_retries + 1 attempts.
@@ -48,6 +51,8 @@ struct CallOptions {
   // Sent as `idempotency-key` metadata. The server returns the same Operation for the same key, which
   // is what makes retrying a state-changing call safe.
   std::string idempotency_key;
+  // Sent as `x-request-id`; empty: a new one (Client::Call sets one per logical call).
+  std::string request_id{};
 };
 
 class Client {
@@ -79,8 +84,13 @@ class Client {
   grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& rpc,
                     const CallOptions& call = {});
 
+  // The request id the server echoed for the latest call through Call(); empty when no server answered
+  // (nothing to quote: no server logged it).
+  const std::string& last_request_id() const { return last_request_id_; }
+
  private:
   ClientOptions options_;
+  std::string last_request_id_;
   std::unique_ptr<v1::InstanceService::StubInterface> instances_;
   std::unique_ptr<v1::OperationService::StubInterface> operations_;
   std::unique_ptr<v1::ModelService::StubInterface> models_;
@@ -100,9 +110,13 @@ std::string StatusCodeName(int code);
 // opposed to a server that answered UNAVAILABLE.
 bool IsConnectFailure(const grpc::Status& status);
 
-// Writes "error: <CODE_NAME>: <message>" to `err`; when the endpoint could not be reached, says which
-// endpoint and how to change it; on UNAUTHENTICATED and PERMISSION_DENIED, which key was used (its source,
-// never the secret). Returns the exit code for a failed RPC.
-int ReportRpcError(const grpc::Status& status, const ClientOptions& client, std::ostream& err);
+// The x-request-id a server sent back in its trailing metadata; "" when none.
+std::string EchoedRequestId(const grpc::ClientContext& context);
+
+// Writes "error: <CODE_NAME>: <message>" to `err`, then "request id: <id>" when a server answered the
+// latest call; when the endpoint could not be reached, says which endpoint and how to change it; on
+// UNAUTHENTICATED and PERMISSION_DENIED, which key was used (its source, never the secret). Returns the
+// exit code for a failed RPC.
+int ReportRpcError(const grpc::Status& status, const Client& client, std::ostream& err);
 
 }  // namespace dedicated::dictl

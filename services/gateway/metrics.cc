@@ -17,10 +17,14 @@ Histogram::BucketBoundaries RateBuckets() { return {1, 5, 10, 20, 30, 50, 75, 10
 
 }  // namespace
 
+// The instance id's label. Not `instance`: Prometheus sets that label on every scraped series to the
+// target's address, and would rename ours to `exported_instance`.
+constexpr char kInstanceIdLabel[] = "instance_id";
+
 void InstanceMetrics::CountRequest(int status) {
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = requests_.try_emplace(status, nullptr);
-  if (inserted) it->second = &requests_family_->Add({{"instance", instance_}, {"code", absl::StrCat(status)}});
+  if (inserted) it->second = &requests_family_->Add({{kInstanceIdLabel, instance_}, {"code", absl::StrCat(status)}});
   it->second->Increment();
 }
 
@@ -73,7 +77,7 @@ InstanceMetrics* Metrics::ForInstance(const std::string& instance_id) {
   auto& slot = instances_[instance_id];
   if (slot == nullptr) {
     slot = std::make_unique<InstanceMetrics>();
-    prometheus::Labels labels{{"instance", instance_id}};
+    prometheus::Labels labels{{kInstanceIdLabel, instance_id}};
     slot->instance_ = instance_id;
     slot->requests_family_ = requests_;
     slot->ttft = &ttft_->Add(labels, LatencyBuckets());

@@ -3,14 +3,14 @@
 // are created the first time an instance is seen and cached, so the request path does a pointer chase
 // (and a small map lookup for the status code) rather than a label-set lookup.
 //
-//   gateway_requests_total{instance, code}            answered requests
-//   gateway_time_to_first_token_seconds{instance}     arrival -> first streamed token sent (stream: true)
-//   gateway_inter_token_latency_seconds{instance}     between streamed tokens
-//   gateway_output_tokens_per_second{instance}        per request, from usage or counted events
-//   gateway_request_duration_seconds{instance}        arrival -> last byte
-//   gateway_in_flight_requests{instance}              holding a replica slot
-//   gateway_queued_requests{instance}                 waiting for a slot
-//   gateway_upstream_retries_total{instance}          failovers to another replica
+//   gateway_requests_total{instance_id, code}         answered requests
+//   gateway_time_to_first_token_seconds{instance_id}  arrival -> first streamed token sent (stream: true)
+//   gateway_inter_token_latency_seconds{instance_id}  between streamed tokens
+//   gateway_output_tokens_per_second{instance_id}     per request, from usage or counted events
+//   gateway_request_duration_seconds{instance_id}     arrival -> last byte
+//   gateway_in_flight_requests{instance_id}           holding a replica slot
+//   gateway_queued_requests{instance_id}              waiting for a slot
+//   gateway_upstream_retries_total{instance_id}       failovers to another replica
 //   gateway_controlplane_connected{stream}            1 while the stream is up
 //   gateway_open_connections                          client connections
 

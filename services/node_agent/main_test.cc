@@ -374,7 +374,7 @@ TEST_F(NodeAgentProcessTest, ServesMetrics) {
     body = testing::HttpGetRaw(metrics_port_, "/metrics");
     return body.find("node_agent_gpus_used 1") != std::string::npos;
   })) << body;
-  EXPECT_THAT(body, HasSubstr("node_agent_gpus_total 2"));
+  EXPECT_THAT(body, HasSubstr("node_agent_gpus 2"));
   EXPECT_THAT(body, HasSubstr("node_agent_engines{state=\"ready\"} 1"));
   EXPECT_THAT(body, HasSubstr("node_agent_engine_starts_total 1"));
   EXPECT_THAT(body, HasSubstr("node_agent_heartbeat_failures_total 0"));

@@ -7,8 +7,8 @@ Metrics::Metrics(prometheus::Registry& registry, int64_t gpus_total)
                    .Name("node_agent_engines")
                    .Help("Engine processes known to the agent, by state")
                    .Register(registry)),
-      gpus_total_(
-          prometheus::BuildGauge().Name("node_agent_gpus_total").Help("GPUs of this node").Register(registry).Add({})),
+      gpus_(
+          prometheus::BuildGauge().Name("node_agent_gpus").Help("GPUs of this node").Register(registry).Add({})),
       gpus_used_(prometheus::BuildGauge()
                      .Name("node_agent_gpus_used")
                      .Help("GPUs held by running engines")
@@ -32,7 +32,7 @@ Metrics::Metrics(prometheus::Registry& registry, int64_t gpus_total)
   for (const char* state : kEngineStates) engines_by_state_[state] = &engines_.Add({{"state", state}});
   engine_exits_.Add({{"outcome", "stopped"}});
   engine_exits_.Add({{"outcome", "failed"}});
-  gpus_total_.Set(static_cast<double>(gpus_total));
+  gpus_.Set(static_cast<double>(gpus_total));
 }
 
 void Metrics::SetEngines(const std::map<std::string, int64_t>& count_by_state) {

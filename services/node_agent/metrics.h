@@ -35,7 +35,7 @@ class Metrics {
  private:
   prometheus::Family<prometheus::Gauge>& engines_;
   std::map<std::string, prometheus::Gauge*> engines_by_state_;
-  prometheus::Gauge& gpus_total_;
+  prometheus::Gauge& gpus_;
   prometheus::Gauge& gpus_used_;
   prometheus::Counter& heartbeat_failures_;
   prometheus::Counter& engine_starts_;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Identity and access with real processes and the real CLI: a service account gets a key, is refused
-# until it holds a role, then allowed; a revoked role and a deleted key fail on the next call; no secret
-# ever shows up in a log or in a List/Get output.
+# until it holds a role, then allowed; a revoked role and a deleted key fail on the next call; the API log
+# names the caller's account under the request id dictl prints; no secret ever shows up in a log or in a
+# List/Get output.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 e2e_init
@@ -31,6 +32,22 @@ out="$(as_app instance deploy --folder "$E2E_FOLDER" --name nope --model gemma-3
   && fail "a viewer deployed"
 grep -q PERMISSION_DENIED <<<"$out" || fail "viewer deploy: expected PERMISSION_DENIED, got: $out"
 dictl access-binding list --folder "$E2E_FOLDER" | grep -q "$sa" || fail "binding not listed"
+
+log "the API log: the request id dictl prints names one line with the caller's account, never its key"
+out="$(as_app instance get din0000000000000absent 2>&1)" && fail "get of an absent instance succeeded"
+code="$(sed -n 's/^error: \([A-Z_]*\):.*/\1/p' <<<"$out")"
+rid="$(sed -n 's/^request id: \([^ ]*\).*/\1/p' <<<"$out")"
+[ -n "$code" ] && [ -n "$rid" ] || fail "dictl printed no error code or request id: $out"
+lines="$(grep -F "\"request_id\":\"$rid\"" "$E2E_DIR/controlplane.log")" || fail "request id $rid not in the controlplane log"
+[ "$(wc -l <<<"$lines")" = 1 ] || fail "request id $rid on more than one line: $lines"
+jq -e --arg sa "$sa" --arg code "$code" '.msg == "rpc" and .level == "info" and .method == "InstanceService.Get"
+  and .code == $code and .account_id == $sa and .account_type == "serviceAccount"
+  and .instance_id == "din0000000000000absent" and (.duration_ms | tonumber) >= 0' <<<"$lines" >/dev/null ||
+  fail "API log line lacks a field: $lines"
+# A successful call is logged too.
+as_app instance list --folder "$E2E_FOLDER" >/dev/null
+grep -F '"method":"InstanceService.List"' "$E2E_DIR/controlplane.log" | grep -qF "\"account_id\":\"$sa\"" ||
+  fail "no API log line for the viewer's List"
 
 log "revoked: refused on the next call"
 dictl access-binding remove --folder "$E2E_FOLDER" --role ai.models.viewer --subject "serviceAccount:$sa" >/dev/null \

@@ -23,6 +23,8 @@ if [ -x "$DI_BIN_DIR/gateway" ]; then
     --controlplane "$CP_ENDPOINT" --gateway-key-file "$E2E_DIR/gateway.key" >>"$E2E_DIR/gateway.log" 2>&1 &
   E2E_PIDS+=("$!")
   gateway_target="127.0.0.1:$gw_metrics"
+  # shellcheck disable=SC2034 # read inside the wait_until condition below
+  GW="127.0.0.1:$gw_port"
 else
   log "no gateway binary in $DI_BIN_DIR: the gateway job has no target"
 fi
@@ -69,6 +71,20 @@ out="$(dictl --format json instance deploy --folder "$E2E_FOLDER" --name watched
   --config S --wait)" || fail "deploy failed: $out"
 iid="$(jq -er .id <<<"$out")"
 
+if [ -n "$gateway_target" ]; then
+  log "one chat completion through the gateway, for its per-instance series"
+  caller="$(dictl --format json service-account create --folder "$E2E_FOLDER" --name prom-caller | jq -er .id)" ||
+    fail "service-account create"
+  dictl --format json api-key create --subject "$caller" | jq -er .secret >"$E2E_DIR/caller.key" || fail "api-key create"
+  dictl access-binding add --folder "$E2E_FOLDER" --role ai.languageModels.user --subject "serviceAccount:$caller" \
+    >/dev/null || fail "access-binding add"
+  # The gateway learns routes and keys from its watch streams: retry until both have arrived.
+  wait_until 30 "a completion through the gateway" 'test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 10 \
+    "http://$GW/v1/chat/completions" -H "Authorization: Bearer $(cat "$E2E_DIR/caller.key")" \
+    -H "Content-Type: application/json" \
+    -d "{\"model\": \"$iid\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"max_tokens\": 3}")" = 200'
+fi
+
 wait_until 30 "Prometheus sees the instance ACTIVE" \
   'test "$(value "max(dedicated_instances{model=\"gemma-3-4b-it\", configuration=\"S\", status=\"ACTIVE\"})")" = 1'
 
@@ -98,8 +114,21 @@ expect 'sum(dedicated_db_executor_wait_seconds_count)' '$v >= 1' "DB pool waits 
 expect 'max(dedicated_catalog_ttft_guarantee_seconds{model="gemma-3-4b-it", configuration="S", context_length="4096"})' \
   '$v > 0 and $v < 10' "catalog TTFT guarantee"
 expect 'sum(node_agent_engines{state="ready"})' '$v == 1' "one engine ready on the agent"
+expect 'sum(node_agent_gpus)' '$v == 8' "the agent's GPUs (a gauge, so no _total)"
 expect 'gpu_type:dedicated_node_gpus_used:sum{gpu_type="H100-80GB"}' '$v == 1' "recording rule over the fleet"
 expect "instance_id:dedicated_ttft_guarantee_seconds:max{instance_id=\"$iid\"}" '$v > 0' "guarantee joined to the instance"
+if [ -n "$gateway_target" ]; then
+  # The gateway labels the instance id instance_id (Prometheus keeps `instance` for the target), so its
+  # series join the controlplane's without relabelling, and nothing arrives as exported_instance.
+  wait_until 20 "the gateway's request counted" \
+    'test -n "$(value "sum(gateway_requests_total{instance_id=\"$iid\", code=\"200\"})")"'
+  expect "sum(gateway_requests_total{instance_id=\"$iid\", code=\"200\"})" '$v >= 1' "gateway requests by instance_id"
+  expect "count(gateway_request_duration_seconds_count{instance_id=\"$iid\", instance=\"$gateway_target\"})" \
+    '$v == 1' "instance_id beside the target's instance label"
+  [ "$(query 'count({__name__=~"gateway_.+", exported_instance!=""})')" = "[]" ] ||
+    fail "gateway series with exported_instance: the instance label collides again"
+  log "ok: no exported_instance on gateway series"
+fi
 
 log "every rule evaluates without error"
 sleep 3 # a few evaluation rounds with the instance present
@@ -135,4 +164,5 @@ dictl instance delete "$iid" --wait >/dev/null || fail "delete failed"
 wait_until 30 "instance info series gone" \
   'test "$(query "dedicated_instance_info{instance_id=\"$iid\"}")" = "[]"'
 wait_until 30 "GPUs freed in the gauges" 'test "$(value "max(dedicated_node_gpus_used{node=\"prom-node\"})")" = 0'
+assert_no_secrets_in_logs
 log "PASS"

@@ -5,8 +5,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "dedicated/v1/instance_service.grpc.pb.h"
 #include "dedicated/v1/model_service.grpc.pb.h"
 #include "dedicated/v1/node_admin_service.grpc.pb.h"
@@ -22,6 +25,7 @@ namespace dedicated {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class GrpcApiTest : public ::testing::Test {
  protected:
@@ -41,6 +45,7 @@ class GrpcApiTest : public ::testing::Test {
       auto boot = controlplane::Bootstrap(db);
       ASSERT_TRUE(boot.ok()) << boot.status();
       admin_key_ = boot->admin_secret;
+      admin_account_ = boot->admin_account_id;
       node_key_ = boot->node_secret;
       folder_ = boot->folder_id;
     }
@@ -123,6 +128,7 @@ class GrpcApiTest : public ::testing::Test {
   std::unique_ptr<v1::NodeAdminService::Stub> node_admin_;
   std::unique_ptr<controlplane::Controlplane> server_;
   std::string admin_key_;
+  std::string admin_account_;
   std::string node_key_;
   std::string folder_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -173,6 +179,93 @@ TEST_F(GrpcApiTest, IdempotencyKeyMetadataReturnsTheSameOperation) {
   s = instances_->Create(c4.get(), ValidCreate("three"), &third);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("idempotency-key"));
+}
+
+// The API log (call_log.h): one JSON line per call, written before the answer leaves, so the test can
+// read stderr as soon as the call returns.
+std::vector<nlohmann::json> ApiLogLines(const std::string& stderr_text) {
+  std::vector<nlohmann::json> lines;
+  for (absl::string_view line : absl::StrSplit(stderr_text, '\n')) {
+    nlohmann::json j = nlohmann::json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.value("msg", "") == "rpc") lines.push_back(std::move(j));
+  }
+  return lines;
+}
+
+std::string Echoed(const std::multimap<grpc::string_ref, grpc::string_ref>& md) {
+  auto it = md.find("x-request-id");
+  return it == md.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
+TEST_F(GrpcApiTest, EveryCallLogsOneLineWithItsRequestIdAndNeverASecret) {
+  testing::internal::CaptureStderr();
+  // A mutation with the client's request id: echoed in both metadata, logged with the ids it made.
+  auto create_ctx = Context();
+  create_ctx->AddMetadata("x-request-id", "it-create-1");
+  v1::Operation op;
+  ASSERT_TRUE(instances_->Create(create_ctx.get(), ValidCreate("logged"), &op).ok());
+  EXPECT_EQ(Echoed(create_ctx->GetServerInitialMetadata()), "it-create-1");
+  EXPECT_EQ(Echoed(create_ctx->GetServerTrailingMetadata()), "it-create-1");
+  v1::CreateInstanceMetadata metadata;
+  ASSERT_TRUE(op.metadata().UnpackTo(&metadata));
+
+  // A failing read: the id still comes back (trailers-only answers carry it in the trailers).
+  auto get_ctx = Context();
+  get_ctx->AddMetadata("x-request-id", "it-get-404");
+  v1::GetInstanceRequest get;
+  get.set_instance_id("din00000000000000404");
+  v1::Instance instance;
+  EXPECT_EQ(instances_->Get(get_ctx.get(), get, &instance).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Echoed(get_ctx->GetServerTrailingMetadata()), "it-get-404");
+
+  // No request id: the server makes one up and says which.
+  auto anonymous_ctx = Context();
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(models_->List(anonymous_ctx.get(), v1::ListModelsRequest(), &models).ok());
+  const std::string generated = Echoed(anonymous_ctx->GetServerTrailingMetadata());
+  EXPECT_EQ(generated.size(), 32u) << generated;
+
+  // A wrong secret: refused, logged without an account, and the secret is nowhere in the log.
+  const std::string wrong_secret = "dik_this-secret-must-never-be-logged";
+  auto wrong_ctx = ContextWithKey(wrong_secret, "");
+  wrong_ctx->AddMetadata("x-request-id", "it-wrong-key");
+  EXPECT_EQ(models_->List(wrong_ctx.get(), v1::ListModelsRequest(), &models).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  const std::string err = testing::internal::GetCapturedStderr();
+
+  std::map<std::string, nlohmann::json> by_request;
+  for (nlohmann::json& line : ApiLogLines(err)) {
+    const std::string id = line.value("request_id", "");
+    EXPECT_FALSE(by_request.contains(id)) << "two lines for request " << id;
+    by_request[id] = std::move(line);
+  }
+  ASSERT_TRUE(by_request.contains("it-create-1")) << err;
+  const nlohmann::json& created = by_request["it-create-1"];
+  EXPECT_EQ(created["level"], "info");
+  EXPECT_EQ(created["method"], "InstanceService.Create");
+  EXPECT_EQ(created["code"], "OK");
+  EXPECT_EQ(created["account_id"], admin_account_);
+  EXPECT_EQ(created["operation_id"], op.id());
+  EXPECT_EQ(created["instance_id"], metadata.instance_id());
+  double ms = -1;
+  EXPECT_TRUE(absl::SimpleAtod(created.value("duration_ms", ""), &ms));
+  EXPECT_GE(ms, 0);
+
+  ASSERT_TRUE(by_request.contains("it-get-404")) << err;
+  EXPECT_EQ(by_request["it-get-404"]["method"], "InstanceService.Get");
+  EXPECT_EQ(by_request["it-get-404"]["code"], "NOT_FOUND");
+  EXPECT_EQ(by_request["it-get-404"]["instance_id"], "din00000000000000404");
+
+  ASSERT_TRUE(by_request.contains(generated)) << err;
+  EXPECT_EQ(by_request[generated]["method"], "ModelService.List");
+
+  ASSERT_TRUE(by_request.contains("it-wrong-key")) << err;
+  EXPECT_EQ(by_request["it-wrong-key"]["code"], "UNAUTHENTICATED");
+  EXPECT_FALSE(by_request["it-wrong-key"].contains("account_id"));
+
+  for (const std::string& secret : {wrong_secret, admin_key_, node_key_}) {
+    EXPECT_THAT(err, Not(HasSubstr(secret))) << "a secret reached the log";
+  }
 }
 
 // Concurrent Gets are answered in batches (get_batcher.h): every caller must still get its own instance,

@@ -15,13 +15,18 @@
 #   contrib modules are part of postgresql-15 too. psql comes with postgresql-client-15.
 # - util-linux gives runuser (initdb and pg_ctl refuse to run as root); procps gives pgrep/ps;
 #   iproute2 gives ss (free-port checks).
-DI_DEBIAN_PACKAGES=(
+# What building the services needs; deploy/docker/Dockerfile's build stage installs exactly these
+# (tests/deploy/check_deploy.py compares the two).
+DI_BUILD_PACKAGES=(
   # Toolchain and build system.
   build-essential g++ cmake ninja-build pkg-config
   # gRPC and protobuf: libraries, headers, CMake packages, protoc and grpc_cpp_plugin.
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # Libraries the services link.
   libabsl-dev libpqxx-dev libpq-dev prometheus-cpp-dev libboost-dev nlohmann-json3-dev libssl-dev
+)
+DI_DEBIAN_PACKAGES=(
+  "${DI_BUILD_PACKAGES[@]}"
   # Tests and benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev
   # PostgreSQL 15 server for the throwaway test cluster and the local stack, and its client.
