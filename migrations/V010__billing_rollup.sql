@@ -1,48 +1,50 @@
 -- Billing rollup (issue 5, performance): GetUsage over a month must not read every interval of the month.
 --
--- billable_seconds_hourly and billable_seconds_daily hold, for CLOSED billable intervals only, the billable
--- seconds per folder x UTC hour (or day) x instance x SKU x price span (sku_prices.effective_from of the
--- price in force). Seconds, not money: the cost is priced at read time from sku_prices, and keying by the
--- price span keeps a price change in the middle of an hour or a day exact. Open intervals are never rolled
--- up (their end is "now"), so usage = rollup for the whole hours and days inside the window + the raw
--- intervals for the partial hours at its edges and for the open intervals (billing_store.cc QueryUsage).
+-- billable_seconds_rollup holds, for CLOSED billable intervals only, the billable seconds per folder x
+-- bucket x instance x SKU x price span (sku_prices.effective_from of the price in force), for buckets of
+-- an hour, 6 hours, a UTC day and 7 days (aligned to the epoch; billable_rollup_bucket_seconds()). Seconds,
+-- not money: the cost is priced at read time from sku_prices, and keying by the price span keeps a price
+-- change in the middle of a bucket exact. Open intervals are never rolled up (their end is "now"). A
+-- usage window is read as a few buckets (services/controlplane/usage_window.h: at most ~20 rows per
+-- instance for 30 days) + raw intervals for the partial hours at its edges and for the open intervals
+-- (billing_store.cc QueryUsage).
 --
--- Both tables are a pure function of (closed billable_intervals, sku_prices), kept so by triggers in the
--- transaction that writes either: whatever statement closes, trims or inserts an interval (the billing
--- hook, node death, a repair) updates the rollup with it, and a price row inserted for the past rebuilds
--- the SKU's rollup from that day on. A crash can leave neither half-done.
+-- The rollup is a pure function of (closed billable_intervals, sku_prices), kept so by triggers in the
+-- transaction that writes either: whatever statement closes, trims, inserts or deletes an interval (the
+-- billing hook, node death) updates the rollup with it, and a price row for the past rebuilds the SKU's
+-- rollup from that week on. A crash can leave neither half-done.
 
 -- Prices change on whole seconds, like interval bounds: pieces then add up to whole seconds exactly.
 ALTER TABLE sku_prices ADD CONSTRAINT sku_prices_whole_seconds
   CHECK (extract(microseconds FROM effective_from)::bigint % 1000000 = 0);
 
-CREATE TABLE billable_seconds_hourly (
-  folder_id   text NOT NULL,
-  hour        timestamptz NOT NULL CHECK (hour = date_trunc('hour', hour, 'UTC')),
-  instance_id text NOT NULL,
-  sku_id      text NOT NULL,
-  price_from  timestamptz NOT NULL,
-  seconds     bigint NOT NULL CHECK (seconds >= 0),
+-- The bucket sizes, in seconds; services/controlplane/usage_window.h kRollupBucketSeconds must match.
+CREATE FUNCTION billable_rollup_bucket_seconds() RETURNS integer[] LANGUAGE sql IMMUTABLE AS $$
+  SELECT ARRAY[3600, 21600, 86400, 604800]
+$$;
+
+CREATE TABLE billable_seconds_rollup (
+  folder_id      text NOT NULL,
+  bucket_seconds integer NOT NULL CHECK (bucket_seconds = ANY (billable_rollup_bucket_seconds())),
+  bucket_start   timestamptz NOT NULL CHECK (extract(epoch FROM bucket_start)::bigint % bucket_seconds = 0),
+  instance_id    text NOT NULL,
+  sku_id         text NOT NULL,
+  price_from     timestamptz NOT NULL,
+  seconds        bigint NOT NULL CHECK (seconds >= 0),
   -- seconds included: GetUsage reads the rollup with index-only scans.
-  PRIMARY KEY (folder_id, hour, instance_id, sku_id, price_from) INCLUDE (seconds)
+  PRIMARY KEY (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from) INCLUDE (seconds)
 );
-CREATE TABLE billable_seconds_daily (
-  folder_id   text NOT NULL,
-  day         timestamptz NOT NULL CHECK (day = date_trunc('day', day, 'UTC')),
-  instance_id text NOT NULL,
-  sku_id      text NOT NULL,
-  price_from  timestamptz NOT NULL,
-  seconds     bigint NOT NULL CHECK (seconds >= 0),
-  PRIMARY KEY (folder_id, day, instance_id, sku_id, price_from) INCLUDE (seconds)
-);
--- A price change rebuilds one SKU from a day on.
-CREATE INDEX billable_seconds_hourly_by_sku ON billable_seconds_hourly (sku_id, hour);
-CREATE INDEX billable_seconds_daily_by_sku ON billable_seconds_daily (sku_id, day);
+-- A price change rebuilds one SKU from a week on.
+CREATE INDEX billable_seconds_rollup_by_sku ON billable_seconds_rollup (sku_id, bucket_start);
 
 -- The edges of a usage window are under an hour long: find a folder's intervals overlapping them without
 -- reading every interval that ends after the window starts.
 CREATE INDEX billable_intervals_by_folder_span ON billable_intervals
   USING gist (folder_id, tstzrange(started_at, ended_at, '[)'));
+
+-- The open intervals of a folder (read raw over the whole window), index-only.
+CREATE INDEX billable_intervals_open_by_folder ON billable_intervals (folder_id)
+  INCLUDE (instance_id, sku_id, started_at) WHERE ended_at IS NULL;
 
 -- [s, e) of SKU `sku` cut at its price changes and at UTC hours: (hour, price span, seconds).
 CREATE FUNCTION billable_hour_pieces(sku text, s timestamptz, e timestamptz)
@@ -57,8 +59,9 @@ RETURNS TABLE (hour timestamptz, price_from timestamptz, seconds bigint) LANGUAG
   WHERE pr.pf < e AND pr.pt > s
 $$;
 
--- Adds (sign 1) or takes back (sign -1) the closed interval [s, e) of one instance and SKU. Rows that
--- reach zero go; a take-back of seconds never added fails the CHECK rather than billing negative time.
+-- Adds (sign 1) or takes back (sign -1) the closed interval [s, e) of one instance and SKU, in every bucket
+-- size. Rows that reach zero go; a take-back of seconds never added fails the CHECK rather than leaving
+-- negative time.
 CREATE FUNCTION billable_rollup_apply(folder text, instance text, sku text, s timestamptz, e timestamptz,
                                       sign integer) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -66,23 +69,20 @@ BEGIN
     RETURN;
   END IF;
   -- Shared with other closers, exclusive with a price change (billable_rollup_reprice): the pieces below
-  -- are cut at the prices that are committed when this runs.
+  -- are cut at the prices committed when this runs.
   PERFORM pg_advisory_xact_lock_shared(hashtext('billable_rollup_prices'));
-  INSERT INTO billable_seconds_hourly AS t (folder_id, hour, instance_id, sku_id, price_from, seconds)
-  SELECT folder, p.hour, instance, sku, p.price_from, sign * sum(p.seconds)
-  FROM billable_hour_pieces(sku, s, e) p GROUP BY p.hour, p.price_from ORDER BY p.hour, p.price_from
-  ON CONFLICT (folder_id, hour, instance_id, sku_id, price_from) DO UPDATE SET seconds = t.seconds + excluded.seconds;
-  INSERT INTO billable_seconds_daily AS t (folder_id, day, instance_id, sku_id, price_from, seconds)
-  SELECT folder, date_trunc('day', p.hour, 'UTC'), instance, sku, p.price_from, sign * sum(p.seconds)
-  FROM billable_hour_pieces(sku, s, e) p GROUP BY 2, p.price_from ORDER BY 2, p.price_from
-  ON CONFLICT (folder_id, day, instance_id, sku_id, price_from) DO UPDATE SET seconds = t.seconds + excluded.seconds;
+  INSERT INTO billable_seconds_rollup AS t
+    (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from, seconds)
+  SELECT folder, b.size, to_timestamp(floor(extract(epoch FROM p.hour) / b.size) * b.size), instance, sku,
+         p.price_from, sign * sum(p.seconds)
+  FROM billable_hour_pieces(sku, s, e) p CROSS JOIN unnest(billable_rollup_bucket_seconds()) AS b (size)
+  GROUP BY 2, 3, 6 ORDER BY 2, 3, 6
+  ON CONFLICT (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from)
+  DO UPDATE SET seconds = t.seconds + excluded.seconds;
   IF sign < 0 THEN
-    DELETE FROM billable_seconds_hourly
-    WHERE folder_id = folder AND instance_id = instance AND sku_id = sku AND seconds = 0
-      AND hour >= date_trunc('hour', s, 'UTC') AND hour < e;
-    DELETE FROM billable_seconds_daily
-    WHERE folder_id = folder AND instance_id = instance AND sku_id = sku AND seconds = 0
-      AND day >= date_trunc('day', s, 'UTC') AND day < e;
+    DELETE FROM billable_seconds_rollup
+    WHERE sku_id = sku AND bucket_start >= s - interval '7 days' AND bucket_start < e
+      AND folder_id = folder AND instance_id = instance AND seconds = 0;
   END IF;
 END
 $$;
@@ -109,23 +109,22 @@ CREATE TRIGGER billable_intervals_rollup_update AFTER UPDATE ON billable_interva
 CREATE TRIGGER billable_intervals_rollup_delete AFTER DELETE ON billable_intervals
   FOR EACH ROW WHEN (OLD.ended_at IS NOT NULL) EXECUTE FUNCTION billable_intervals_rollup();
 
--- Recomputes SKU `sku`'s rollup from the UTC day of `changed_from` on, from the raw closed intervals.
+-- Recomputes SKU `sku`'s rollup from the start of the largest bucket holding `changed_from` on, from the
+-- raw closed intervals.
 CREATE FUNCTION billable_rollup_rebuild(sku text, changed_from timestamptz) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-  from_day timestamptz := date_trunc('day', changed_from, 'UTC');
+  largest integer := (SELECT max(x) FROM unnest(billable_rollup_bucket_seconds()) AS x);
+  from_bucket timestamptz := to_timestamp(floor(extract(epoch FROM changed_from) / largest) * largest);
 BEGIN
-  DELETE FROM billable_seconds_hourly WHERE sku_id = sku AND hour >= from_day;
-  DELETE FROM billable_seconds_daily WHERE sku_id = sku AND day >= from_day;
-  INSERT INTO billable_seconds_hourly (folder_id, hour, instance_id, sku_id, price_from, seconds)
-  SELECT b.folder_id, p.hour, b.instance_id, sku, p.price_from, sum(p.seconds)
+  DELETE FROM billable_seconds_rollup WHERE sku_id = sku AND bucket_start >= from_bucket;
+  INSERT INTO billable_seconds_rollup (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from, seconds)
+  SELECT b.folder_id, z.size, to_timestamp(floor(extract(epoch FROM p.hour) / z.size) * z.size), b.instance_id, sku,
+         p.price_from, sum(p.seconds)
   FROM billable_intervals b
-       CROSS JOIN LATERAL billable_hour_pieces(sku, greatest(b.started_at, from_day), b.ended_at) p
-  WHERE b.sku_id = sku AND b.ended_at IS NOT NULL AND coalesce(b.ended_at, 'infinity'::timestamptz) > from_day
-  GROUP BY b.folder_id, p.hour, b.instance_id, p.price_from;
-  INSERT INTO billable_seconds_daily (folder_id, day, instance_id, sku_id, price_from, seconds)
-  SELECT folder_id, date_trunc('day', hour, 'UTC'), instance_id, sku_id, price_from, sum(seconds)
-  FROM billable_seconds_hourly WHERE sku_id = sku AND hour >= from_day
-  GROUP BY folder_id, 2, instance_id, sku_id, price_from;
+       CROSS JOIN LATERAL billable_hour_pieces(sku, greatest(b.started_at, from_bucket), b.ended_at) p
+       CROSS JOIN unnest(billable_rollup_bucket_seconds()) AS z (size)
+  WHERE b.sku_id = sku AND b.ended_at IS NOT NULL AND b.ended_at > from_bucket
+  GROUP BY b.folder_id, 2, 3, b.instance_id, p.price_from;
 END
 $$;
 
@@ -147,12 +146,11 @@ CREATE TRIGGER sku_prices_rollup AFTER INSERT OR UPDATE OR DELETE ON sku_prices
   FOR EACH ROW EXECUTE FUNCTION billable_rollup_reprice();
 
 -- Backfill: the closed intervals billed before this migration.
-INSERT INTO billable_seconds_hourly (folder_id, hour, instance_id, sku_id, price_from, seconds)
-SELECT b.folder_id, p.hour, b.instance_id, b.sku_id, p.price_from, sum(p.seconds)
-FROM billable_intervals b CROSS JOIN LATERAL billable_hour_pieces(b.sku_id, b.started_at, b.ended_at) p
+INSERT INTO billable_seconds_rollup (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from, seconds)
+SELECT b.folder_id, z.size, to_timestamp(floor(extract(epoch FROM p.hour) / z.size) * z.size), b.instance_id,
+       b.sku_id, p.price_from, sum(p.seconds)
+FROM billable_intervals b
+     CROSS JOIN LATERAL billable_hour_pieces(b.sku_id, b.started_at, b.ended_at) p
+     CROSS JOIN unnest(billable_rollup_bucket_seconds()) AS z (size)
 WHERE b.ended_at IS NOT NULL
-GROUP BY b.folder_id, p.hour, b.instance_id, b.sku_id, p.price_from;
-INSERT INTO billable_seconds_daily (folder_id, day, instance_id, sku_id, price_from, seconds)
-SELECT folder_id, date_trunc('day', hour, 'UTC'), instance_id, sku_id, price_from, sum(seconds)
-FROM billable_seconds_hourly
-GROUP BY folder_id, 2, instance_id, sku_id, price_from;
+GROUP BY b.folder_id, 2, 3, b.instance_id, b.sku_id, p.price_from;

@@ -1,7 +1,10 @@
 #include "services/controlplane/billing_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/controlplane/usage_window.h"
 
 namespace dedicated::controlplane {
 namespace {
@@ -65,17 +68,48 @@ constexpr Sql kEndAtLastHeartbeat{"billing_end_at_last_heartbeat", R"sql(
   "                  'infinity'::timestamptz) AS pt"                                                            \
   "  FROM sku_prices) "
 
-constexpr Sql kUsage{"billing_usage", DI_USAGE_CTES("to_timestamp($2::bigint)") R"sql(,
+// GetUsage over the rollup (V010), the window split by PlanUsageWindow (usage_window.h). $2/$3: the window
+// [ws, we), we clipped to now; $4/$5: raw ranges for closed intervals (the partial hours at the edges);
+// $6-$9: rollup ranges (bucket size, from, to, sign). Open intervals are read raw over the whole window.
+// Everything is cut at price spans, summed per price span, then priced once.
+constexpr Sql kUsage{"billing_usage_rollup", R"sql(
+  WITH raw AS (
+    SELECT b.instance_id, b.sku_id, greatest(b.started_at, to_timestamp(u.f)) AS s,
+           least(b.ended_at, to_timestamp(u.t)) AS e
+    FROM unnest($4::bigint[], $5::bigint[]) AS u (f, t)
+         JOIN billable_intervals b ON b.folder_id = $1 AND b.ended_at IS NOT NULL
+          AND tstzrange(b.started_at, b.ended_at, '[)') && tstzrange(to_timestamp(u.f), to_timestamp(u.t), '[)')
+    UNION ALL
+    SELECT b.instance_id, b.sku_id, greatest(b.started_at, to_timestamp($2::bigint)), to_timestamp($3::bigint)
+    FROM billable_intervals b
+    WHERE b.folder_id = $1 AND b.ended_at IS NULL AND b.started_at < to_timestamp($3::bigint)),
+  prices AS (
+    SELECT sku_id, effective_from AS pf,
+           coalesce(lead(effective_from) OVER (PARTITION BY sku_id ORDER BY effective_from),
+                    'infinity'::timestamptz) AS pt
+    FROM sku_prices),
   pieces AS (
-    SELECT sp.instance_id, sp.sku_id, pr.currency_code, pr.p,
-           extract(epoch FROM least(sp.e, pr.pt) - greatest(sp.s, pr.pf))::bigint AS secs
-    FROM spans sp JOIN prices pr ON pr.sku_id = sp.sku_id AND pr.pf < sp.e AND pr.pt > sp.s
-    WHERE sp.e > sp.s)
-  SELECT pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code,
-         sum(pc.secs)::bigint, sum(pc.secs::numeric * pc.p)::text
-  FROM pieces pc JOIN skus k ON k.id = pc.sku_id
-  GROUP BY pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code
-  ORDER BY pc.instance_id, pc.sku_id)sql"};
+    SELECT raw.instance_id, raw.sku_id, pr.pf AS price_from,
+           extract(epoch FROM least(raw.e, pr.pt) - greatest(raw.s, pr.pf))::bigint AS seconds
+    FROM raw JOIN prices pr ON pr.sku_id = raw.sku_id AND pr.pf < raw.e AND pr.pt > raw.s
+    WHERE raw.e > raw.s
+    UNION ALL
+    SELECT r.instance_id, r.sku_id, r.price_from, u.sign * r.seconds
+    FROM unnest($6::integer[], $7::bigint[], $8::bigint[], $9::integer[]) AS u (size, f, t, sign)
+         CROSS JOIN LATERAL (
+           SELECT instance_id, sku_id, price_from, seconds FROM billable_seconds_rollup
+           WHERE folder_id = $1 AND bucket_seconds = u.size
+             AND bucket_start >= to_timestamp(u.f) AND bucket_start < to_timestamp(u.t)) r),
+  per_price AS (
+    SELECT instance_id, sku_id, price_from, sum(seconds) AS seconds
+    FROM pieces GROUP BY instance_id, sku_id, price_from)
+  SELECT pp.instance_id, pp.sku_id, k.model_id, k.configuration, p.currency_code,
+         sum(pp.seconds)::bigint, sum(pp.seconds * p.price_per_hour_nanos)::text
+  FROM per_price pp JOIN sku_prices p ON p.sku_id = pp.sku_id AND p.effective_from = pp.price_from
+       JOIN skus k ON k.id = pp.sku_id
+  GROUP BY pp.instance_id, pp.sku_id, k.model_id, k.configuration, p.currency_code
+  HAVING sum(pp.seconds) > 0
+  ORDER BY pp.instance_id, pp.sku_id)sql"};
 
 // $4: has cursor; ($5, $6, $7): the last row returned (hour, instance, SKU); $8: limit. Hours before the
 // cursor's are not computed at all.
@@ -119,6 +153,22 @@ __int128 ParseNumerator(const std::string& text) {
     if (c >= '0' && c <= '9') v = v * 10 + (c - '0');
   }
   return v;
+}
+
+// Ranges as PostgreSQL array literals ("{1,2}"), one per column, for unnest() in kUsage.
+struct RangeArrays {
+  std::string size, from, to, sign;
+};
+RangeArrays ToArrays(const std::vector<SignedRange>& ranges) {
+  std::vector<int64_t> size, from, to, sign;
+  for (const SignedRange& r : ranges) {
+    size.push_back(r.bucket_seconds);
+    from.push_back(r.from);
+    to.push_back(r.to);
+    sign.push_back(r.sign);
+  }
+  auto literal = [](const std::vector<int64_t>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); };
+  return {literal(size), literal(from), literal(to), literal(sign)};
 }
 
 UsageLine LineFromRow(const pqxx::row& r, int first) {
@@ -168,8 +218,17 @@ void EndBillingAtLastHeartbeat(pqxx::work& tx, DbSession& db, const std::vector<
 
 std::vector<UsageLine> QueryUsage(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
                                   int64_t start_unix, int64_t end_unix) {
+  // Usage after now is not usage yet. Now is read first (its own statement: the usage query below is one
+  // snapshot by itself, and a second that passes between the two is simply not in this answer).
+  const int64_t end = std::min(end_unix, DbNowUnix(tx, db));
   std::vector<UsageLine> out;
-  for (const auto& r : db.Exec(tx, kUsage, folder_id, start_unix, end_unix)) out.push_back(LineFromRow(r, 0));
+  if (end <= start_unix) return out;
+  const UsageWindowPlan plan = PlanUsageWindow(start_unix, end);
+  const RangeArrays raw = ToArrays(plan.raw), rollup = ToArrays(plan.rollup);
+  for (const auto& r : db.Exec(tx, kUsage, folder_id, start_unix, end, raw.from, raw.to, rollup.size, rollup.from,
+                               rollup.to, rollup.sign)) {
+    out.push_back(LineFromRow(r, 0));
+  }
   return out;
 }
 
