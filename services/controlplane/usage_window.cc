@@ -8,9 +8,8 @@ namespace {
 constexpr int kLevels = static_cast<int>(std::size(kRollupBucketSeconds));
 using Ranges = std::vector<SignedRange>;
 
-// Floor and ceiling to a multiple of `unit`, also for times before the epoch.
-int64_t Floor(int64_t t, int64_t unit) { return t >= 0 ? t / unit * unit : -((-t + unit - 1) / unit * unit); }
-int64_t Ceil(int64_t t, int64_t unit) { return -Floor(-t, unit); }
+int64_t Floor(int64_t t, int64_t unit) { return FloorToMultiple(t, unit); }
+int64_t Ceil(int64_t t, int64_t unit) { return CeilToMultiple(t, unit); }
 
 int64_t Rows(const Ranges& ranges) {
   int64_t rows = 0;
@@ -54,6 +53,11 @@ Ranges Decompose(int64_t a, int64_t b, int level) {
 }
 
 }  // namespace
+
+int64_t FloorToMultiple(int64_t t, int64_t unit) {
+  return t >= 0 ? t / unit * unit : -((-t + unit - 1) / unit * unit);
+}
+int64_t CeilToMultiple(int64_t t, int64_t unit) { return -FloorToMultiple(-t, unit); }
 
 UsageWindowPlan PlanUsageWindow(int64_t start, int64_t end) {
   UsageWindowPlan plan;

@@ -32,6 +32,10 @@ struct UsageWindowPlan {
   std::vector<SignedRange> rollup;  // billable_seconds_rollup buckets
 };
 
+// Floor and ceiling of `t` to a multiple of `unit` (> 0), also for times before the epoch.
+int64_t FloorToMultiple(int64_t t, int64_t unit);
+int64_t CeilToMultiple(int64_t t, int64_t unit);
+
 // `end` already clipped to now; an empty or inverted window plans nothing.
 UsageWindowPlan PlanUsageWindow(int64_t start, int64_t end);
 
