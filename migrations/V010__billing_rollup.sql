@@ -60,10 +60,14 @@ RETURNS TABLE (hour timestamptz, price_from timestamptz, seconds bigint) LANGUAG
 $$;
 
 -- Adds (sign 1) or takes back (sign -1) the closed interval [s, e) of one instance and SKU, in every bucket
--- size. Rows that reach zero go; a take-back of seconds never added fails the CHECK rather than leaving
--- negative time.
+-- size. Rows that reach zero go. A take-back of seconds that were never added fails (check_violation)
+-- rather than leaving negative time. (It is an UPDATE, not an upsert of negative seconds: PostgreSQL
+-- checks the proposed row of an INSERT ... ON CONFLICT against the CHECK before finding the conflict.)
 CREATE FUNCTION billable_rollup_apply(folder text, instance text, sku text, s timestamptz, e timestamptz,
                                       sign integer) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  wanted bigint;
+  updated bigint;
 BEGIN
   IF e IS NULL OR e <= s THEN
     RETURN;
@@ -71,19 +75,36 @@ BEGIN
   -- Shared with other closers, exclusive with a price change (billable_rollup_reprice): the pieces below
   -- are cut at the prices committed when this runs.
   PERFORM pg_advisory_xact_lock_shared(hashtext('billable_rollup_prices'));
-  INSERT INTO billable_seconds_rollup AS t
-    (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from, seconds)
-  SELECT folder, b.size, to_timestamp(floor(extract(epoch FROM p.hour) / b.size) * b.size), instance, sku,
-         p.price_from, sign * sum(p.seconds)
-  FROM billable_hour_pieces(sku, s, e) p CROSS JOIN unnest(billable_rollup_bucket_seconds()) AS b (size)
-  GROUP BY 2, 3, 6 ORDER BY 2, 3, 6
-  ON CONFLICT (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from)
-  DO UPDATE SET seconds = t.seconds + excluded.seconds;
-  IF sign < 0 THEN
-    DELETE FROM billable_seconds_rollup
-    WHERE sku_id = sku AND bucket_start >= s - interval '7 days' AND bucket_start < e
-      AND folder_id = folder AND instance_id = instance AND seconds = 0;
+  IF sign > 0 THEN
+    INSERT INTO billable_seconds_rollup AS t
+      (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from, seconds)
+    SELECT folder, b.size, to_timestamp(floor(extract(epoch FROM p.hour) / b.size) * b.size), instance, sku,
+           p.price_from, sum(p.seconds)
+    FROM billable_hour_pieces(sku, s, e) p CROSS JOIN unnest(billable_rollup_bucket_seconds()) AS b (size)
+    GROUP BY 2, 3, 6 ORDER BY 2, 3, 6
+    ON CONFLICT (folder_id, bucket_seconds, bucket_start, instance_id, sku_id, price_from)
+    DO UPDATE SET seconds = t.seconds + excluded.seconds;
+    RETURN;
   END IF;
+  WITH d AS (
+    SELECT b.size, to_timestamp(floor(extract(epoch FROM p.hour) / b.size) * b.size) AS bucket,
+           p.price_from, sum(p.seconds) AS secs
+    FROM billable_hour_pieces(sku, s, e) p CROSS JOIN unnest(billable_rollup_bucket_seconds()) AS b (size)
+    GROUP BY 1, 2, 3),
+  u AS (
+    UPDATE billable_seconds_rollup t SET seconds = t.seconds - d.secs
+    FROM d
+    WHERE t.folder_id = folder AND t.bucket_seconds = d.size AND t.bucket_start = d.bucket
+      AND t.instance_id = instance AND t.sku_id = sku AND t.price_from = d.price_from
+    RETURNING 1)
+  SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM u) INTO wanted, updated;
+  IF updated <> wanted THEN
+    RAISE EXCEPTION 'billing rollup: taking back [%, %) of instance % (SKU %), which was never rolled up', s, e,
+      instance, sku USING ERRCODE = 'check_violation';
+  END IF;
+  DELETE FROM billable_seconds_rollup
+  WHERE sku_id = sku AND bucket_start >= s - interval '7 days' AND bucket_start < e
+    AND folder_id = folder AND instance_id = instance AND seconds = 0;
 END
 $$;
 
