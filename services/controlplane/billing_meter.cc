@@ -7,8 +7,8 @@
 
 namespace dedicated::controlplane {
 
-BillingMeter::BillingMeter(std::string database_url, Metrics* metrics, absl::Duration period,
-                           absl::Duration settle_lag, const Clock* clock)
+BillingMeter::BillingMeter(std::string database_url, Metrics* metrics, absl::Duration period, absl::Duration settle_lag,
+                           const Clock* clock)
     : metrics_(metrics), period_(period), settle_lag_(settle_lag), db_(std::move(database_url)) {
   absl::MutexLock lock(&round_mu_);
   db_.set_clock(clock);

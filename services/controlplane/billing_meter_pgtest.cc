@@ -2,13 +2,12 @@
 // the transitions: the counter advances by exactly the settled billable seconds, never counts a second
 // twice across rounds, counts every global second once per controlplane (so max() across replicas is the
 // truth and sum() is not), and never counts seconds that node death takes back.
-#include "services/controlplane/billing_meter.h"
-
 #include <gtest/gtest.h>
 
 #include <memory>
 
 #include "services/controlplane/billing_api.h"
+#include "services/controlplane/billing_meter.h"
 #include "services/controlplane/node_monitor.h"
 #include "services/controlplane/testing/controlplane_fixture.h"
 
@@ -25,7 +24,8 @@ double Counted(Metrics& metrics, const std::string& folder, const std::string& c
       bool folder_matches = false, configuration_matches = false;
       for (const auto& label : metric.label) {
         folder_matches = folder_matches || (label.name == "folder_id" && label.value == folder);
-        configuration_matches = configuration_matches || (label.name == "configuration" && label.value == configuration);
+        configuration_matches =
+            configuration_matches || (label.name == "configuration" && label.value == configuration);
       }
       if (folder_matches && configuration_matches) return metric.counter.value;
     }
@@ -43,7 +43,8 @@ class BillingMeterTest : public testing::ControlplaneFixture {
     return std::make_unique<BillingMeter>(db_.dsn(), metrics, absl::Hours(1), settle_lag, &clock_);
   }
 
-  std::string ActiveInstance(const std::string& node, const std::string& config, const std::string& folder = "folder1") {
+  std::string ActiveInstance(const std::string& node, const std::string& config,
+                             const std::string& folder = "folder1") {
     v1::CreateInstanceRequest req;
     req.set_folder_id(folder);
     req.set_name("m" + std::to_string(++instances_));
@@ -157,7 +158,7 @@ TEST_F(BillingMeterTest, SecondsThatNodeDeathTakesBackAreNeverCounted) {
   ASSERT_TRUE(meter->SettleOnce().ok());
   ASSERT_TRUE(no_lag->SettleOnce().ok());
   clock_.Advance(absl::Seconds(600));
-  ActLikeAgent(node);  // the last good heartbeat
+  ActLikeAgent(node);            // the last good heartbeat
   for (int i = 0; i < 4; ++i) {  // 40 s of silence, metered every 10 s
     clock_.Advance(absl::Seconds(10));
     ASSERT_TRUE(meter->SettleOnce().ok());

@@ -130,8 +130,9 @@ class BillingRollupTest : public testing::ControlplaneFixture, public ::testing:
       EXPECT_TRUE(s.ok()) << s;
       for (const UsageRecordRow& r : rows) {
         const UsageLine& l = r.line;
-        out.push_back({r.hour_start_unix, {l.instance_id, l.sku_id, l.model_id, l.configuration, l.currency_code,
-                                           l.seconds, Text(l.cost_numerator)}});
+        out.push_back({r.hour_start_unix,
+                       {l.instance_id, l.sku_id, l.model_id, l.configuration, l.currency_code, l.seconds,
+                        Text(l.cost_numerator)}});
       }
       if (!s.ok() || static_cast<int64_t>(rows.size()) < page_size) break;
       after = UsageRecordCursor{rows.back().hour_start_unix, rows.back().line.instance_id, rows.back().line.sku_id};
@@ -146,8 +147,9 @@ class BillingRollupTest : public testing::ControlplaneFixture, public ::testing:
       for (const auto& r : tx.exec_params(kDirectRecords, "folder1", from, to)) {
         std::string numerator = r[7].as<std::string>();
         numerator = numerator.substr(0, numerator.find('.'));
-        out.push_back({r[0].as<int64_t>(), {r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>(),
-                                            r[4].as<std::string>(), r[5].as<std::string>(), r[6].as<int64_t>(), numerator}});
+        out.push_back({r[0].as<int64_t>(),
+                       {r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>(), r[4].as<std::string>(),
+                        r[5].as<std::string>(), r[6].as<int64_t>(), numerator}});
       }
       return absl::OkStatus();
     });
@@ -162,8 +164,8 @@ class BillingRollupTest : public testing::ControlplaneFixture, public ::testing:
       for (const auto& r : tx.exec_params(kDirectUsage, folder, from, to)) {
         std::string numerator = r[6].as<std::string>();
         numerator = numerator.substr(0, numerator.find('.'));  // numeric sums of integers: no fraction
-        out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                         r[3].as<std::string>(), r[4].as<std::string>(), r[5].as<int64_t>(), numerator);
+        out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(), r[3].as<std::string>(),
+                         r[4].as<std::string>(), r[5].as<int64_t>(), numerator);
       }
       return absl::OkStatus();
     });
@@ -174,13 +176,15 @@ class BillingRollupTest : public testing::ControlplaneFixture, public ::testing:
 
 TEST_P(BillingRollupTest, UsageFromTheRollupEqualsTheDirectComputation) {
   std::mt19937_64 rng(static_cast<uint64_t>(GetParam()));
-  auto uniform = [&rng](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo)); };
+  auto uniform = [&rng](int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo));
+  };
   const int64_t now = absl::ToUnixSeconds(clock_.Now());
   const int64_t begin = now - 20 * 86400;
   auto price = [&](const char* sku) {  // a price change at a random second, in RUB nanos per hour
     Exec("INSERT INTO sku_prices VALUES ('" + std::string(sku) + "', to_timestamp(" +
-         std::to_string(uniform(begin, now + 3600)) + "), 'RUB', " + std::to_string(uniform(1, 5000) * 1000000000LL + uniform(0, 999)) +
-         ") ON CONFLICT DO NOTHING");
+         std::to_string(uniform(begin, now + 3600)) + "), 'RUB', " +
+         std::to_string(uniform(1, 5000) * 1000000000LL + uniform(0, 999)) + ") ON CONFLICT DO NOTHING");
   };
   for (int i = 0; i < 3; ++i) price(i % 2 == 0 ? kSkuS : kSkuM);  // before any interval exists
 
@@ -191,17 +195,19 @@ TEST_P(BillingRollupTest, UsageFromTheRollupEqualsTheDirectComputation) {
     const std::string folder = i < 6 ? "folder1" : "folder2";
     const bool small = i % 2 == 0;
     const std::string id = "ri" + std::to_string(i);
-    sql += "INSERT INTO instances (id, folder_id, name, model_id, configuration, replica_count, status) VALUES ('" + id +
-           "', '" + folder + "', '" + id + "', 'gemma-3-4b-it', '" + (small ? "S" : "M") + "', 2, 'ACTIVE');";
+    sql += "INSERT INTO instances (id, folder_id, name, model_id, configuration, replica_count, status) VALUES ('" +
+           id + "', '" + folder + "', '" + id + "', 'gemma-3-4b-it', '" + (small ? "S" : "M") + "', 2, 'ACTIVE');";
     for (int r = 0; r < 2; ++r) {
       int64_t t = begin + uniform(0, 86400);
       for (int k = 0; k < 12 && t < now; ++k) {
         const int64_t length = uniform(0, 3) == 0 ? uniform(1, 600) : uniform(600, 3 * 86400);
         const bool open = t + length >= now;
-        sql += "INSERT INTO billable_intervals (folder_id, instance_id, replica_id, node_id, sku_id, configuration, "
-               "started_at, ended_at) VALUES ('" + folder + "', '" + id + "', '" + id + "-r" + std::to_string(r) +
-               "', 'n', '" + (small ? kSkuS : kSkuM) + "', '" + (small ? "S" : "M") + "', to_timestamp(" +
-               std::to_string(t) + "), " + (open ? "NULL" : "to_timestamp(" + std::to_string(t + length) + ")") + ");";
+        sql +=
+            "INSERT INTO billable_intervals (folder_id, instance_id, replica_id, node_id, sku_id, configuration, "
+            "started_at, ended_at) VALUES ('" +
+            folder + "', '" + id + "', '" + id + "-r" + std::to_string(r) + "', 'n', '" + (small ? kSkuS : kSkuM) +
+            "', '" + (small ? "S" : "M") + "', to_timestamp(" + std::to_string(t) + "), " +
+            (open ? "NULL" : "to_timestamp(" + std::to_string(t + length) + ")") + ");";
         t += length + uniform(0, 2 * 86400);
         if (open) break;
       }
@@ -210,10 +216,11 @@ TEST_P(BillingRollupTest, UsageFromTheRollupEqualsTheDirectComputation) {
   Exec(sql);
   // What the billing hook and node death do to existing rows: trims (also of closed intervals, as
   // EndBillingAtLastHeartbeat does), closes of open intervals, and deletes; then prices for the past.
-  Exec("UPDATE billable_intervals SET ended_at = to_timestamp(extract(epoch FROM started_at)::bigint + "
-       "extract(epoch FROM ended_at - started_at)::bigint / 3) WHERE ended_at IS NOT NULL AND id % 5 = 0");
-  Exec("UPDATE billable_intervals SET ended_at = greatest(started_at, to_timestamp(" + std::to_string(now - 3 * 3600 - 17) +
-       ")) WHERE ended_at IS NULL AND id % 2 = 0");
+  Exec(
+      "UPDATE billable_intervals SET ended_at = to_timestamp(extract(epoch FROM started_at)::bigint + "
+      "extract(epoch FROM ended_at - started_at)::bigint / 3) WHERE ended_at IS NOT NULL AND id % 5 = 0");
+  Exec("UPDATE billable_intervals SET ended_at = greatest(started_at, to_timestamp(" +
+       std::to_string(now - 3 * 3600 - 17) + ")) WHERE ended_at IS NULL AND id % 2 = 0");
   Exec("DELETE FROM billable_intervals WHERE ended_at IS NOT NULL AND id % 7 = 0");
   for (int i = 0; i < 3; ++i) price(i % 2 == 0 ? kSkuM : kSkuS);  // after: the rollup is rebuilt
 
@@ -255,8 +262,9 @@ INSTANTIATE_TEST_SUITE_P(Seeds, BillingRollupTest, ::testing::Range(1, 6));
 
 TEST_F(BillingRollupTest, ATakeBackOfSecondsNeverRolledUpFailsLoudly) {
   // The rollup never goes negative silently: subtracting an interval it does not hold violates its CHECK.
-  Exec("INSERT INTO instances (id, folder_id, name, model_id, configuration, replica_count, status) VALUES "
-       "('x', 'folder1', 'x', 'gemma-3-4b-it', 'S', 1, 'ACTIVE')");
+  Exec(
+      "INSERT INTO instances (id, folder_id, name, model_id, configuration, replica_count, status) VALUES "
+      "('x', 'folder1', 'x', 'gemma-3-4b-it', 'S', 1, 'ACTIVE')");
   pqxx::connection conn(db_.dsn());
   pqxx::work tx(conn);
   EXPECT_THROW(tx.exec("SELECT billable_rollup_apply('folder1', 'x', 'dedicated.gemma-3-4b-it.s', "

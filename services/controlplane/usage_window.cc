@@ -54,9 +54,7 @@ Ranges Decompose(int64_t a, int64_t b, int level) {
 
 }  // namespace
 
-int64_t FloorToMultiple(int64_t t, int64_t unit) {
-  return t >= 0 ? t / unit * unit : -((-t + unit - 1) / unit * unit);
-}
+int64_t FloorToMultiple(int64_t t, int64_t unit) { return t >= 0 ? t / unit * unit : -((-t + unit - 1) / unit * unit); }
 int64_t CeilToMultiple(int64_t t, int64_t unit) { return -FloorToMultiple(-t, unit); }
 
 UsageWindowPlan PlanUsageWindow(int64_t start, int64_t end) {
