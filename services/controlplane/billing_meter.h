@@ -13,28 +13,39 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "services/common/clock.h"
 #include "services/controlplane/metrics.h"
+#include "services/storage/db_session.h"
 
 namespace dedicated::controlplane {
 
 class BillingMeter {
  public:
-  BillingMeter(std::string database_url, Metrics* metrics, absl::Duration period, absl::Duration settle_lag)
-      : database_url_(std::move(database_url)), metrics_(metrics), period_(period), settle_lag_(settle_lag) {}
+  // `clock`: the time of di_now() for this meter's reads (tests: the FakeClock of the transitions);
+  // nullptr in production, where it is the database's time.
+  BillingMeter(std::string database_url, Metrics* metrics, absl::Duration period, absl::Duration settle_lag,
+               const Clock* clock = nullptr);
   ~BillingMeter() { Stop(); }
 
   void Start();
   void Stop();
 
+  // One round: adds to the counter the seconds settled since the previous round (the first round only
+  // sets the watermark). Start()'s thread runs it every period; tests call it directly instead.
+  absl::Status SettleOnce();
+
  private:
   void Loop();
 
-  const std::string database_url_;
   Metrics* const metrics_;
   const absl::Duration period_;
   const absl::Duration settle_lag_;
+  absl::Mutex round_mu_;  // one round at a time
+  storage::DbSession db_ ABSL_GUARDED_BY(round_mu_);
+  int64_t watermark_ ABSL_GUARDED_BY(round_mu_) = -1;  // unknown until the database answers
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

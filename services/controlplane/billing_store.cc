@@ -1,7 +1,10 @@
 #include "services/controlplane/billing_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/controlplane/usage_window.h"
 
 namespace dedicated::controlplane {
 namespace {
@@ -47,58 +50,109 @@ constexpr Sql kEndAtLastHeartbeat{"billing_end_at_last_heartbeat", R"sql(
   WHERE n.id = ANY(string_to_array($1, ',')) AND b.node_id = n.id
     AND coalesce(b.ended_at, 'infinity'::timestamptz) > date_trunc('second', n.last_heartbeat_at))sql"};
 
-// The window [ws, we) in whole seconds, its end clipped to now; a folder's intervals clipped to it; price
-// rows as [pf, pt) spans.
-#define DI_USAGE_CTES(WINDOW_START)                                                                             \
-  "WITH w AS (SELECT " WINDOW_START                                                                             \
-  " AS ws,"                                                                                                     \
-  "                  least(to_timestamp($3::bigint), " DI_NOW_SECOND                                            \
-  ") AS we),"                                                                                                   \
-  " spans AS ("                                                                                                 \
-  "  SELECT b.instance_id, b.sku_id, greatest(b.started_at, w.ws) AS s,"                                        \
-  "         least(coalesce(b.ended_at, w.we), w.we) AS e"                                                       \
-  "  FROM billable_intervals b CROSS JOIN w"                                                                    \
-  "  WHERE b.folder_id = $1 AND coalesce(b.ended_at, 'infinity'::timestamptz) > w.ws AND b.started_at < w.we)," \
-  " prices AS ("                                                                                                \
-  "  SELECT sku_id, currency_code, price_per_hour_nanos AS p, effective_from AS pf,"                            \
-  "         coalesce(lead(effective_from) OVER (PARTITION BY sku_id ORDER BY effective_from),"                  \
-  "                  'infinity'::timestamptz) AS pt"                                                            \
-  "  FROM sku_prices) "
-
-constexpr Sql kUsage{"billing_usage", DI_USAGE_CTES("to_timestamp($2::bigint)") R"sql(,
+// GetUsage over the rollup (V010), the window split by PlanUsageWindow (usage_window.h). $2/$3: the window
+// [ws, we), we clipped to now; $4/$5: raw ranges for closed intervals (the partial hours at the edges);
+// $6-$9: rollup ranges (bucket size, from, to, sign). Open intervals are read raw over the whole window.
+// Everything is cut at price spans, summed per price span, then priced once.
+constexpr Sql kUsage{"billing_usage_rollup", R"sql(
+  WITH raw AS (
+    SELECT b.instance_id, b.sku_id, greatest(b.started_at, to_timestamp(u.f)) AS s,
+           least(b.ended_at, to_timestamp(u.t)) AS e
+    FROM unnest($4::bigint[], $5::bigint[]) AS u (f, t)
+         JOIN billable_intervals b ON b.folder_id = $1 AND b.ended_at IS NOT NULL
+          AND tstzrange(b.started_at, b.ended_at, '[)') && tstzrange(to_timestamp(u.f), to_timestamp(u.t), '[)')
+    UNION ALL
+    SELECT b.instance_id, b.sku_id, greatest(b.started_at, to_timestamp($2::bigint)), to_timestamp($3::bigint)
+    FROM billable_intervals b
+    WHERE b.folder_id = $1 AND b.ended_at IS NULL AND b.started_at < to_timestamp($3::bigint)),
+  prices AS (
+    SELECT sku_id, effective_from AS pf,
+           coalesce(lead(effective_from) OVER (PARTITION BY sku_id ORDER BY effective_from),
+                    'infinity'::timestamptz) AS pt
+    FROM sku_prices),
   pieces AS (
-    SELECT sp.instance_id, sp.sku_id, pr.currency_code, pr.p,
-           extract(epoch FROM least(sp.e, pr.pt) - greatest(sp.s, pr.pf))::bigint AS secs
-    FROM spans sp JOIN prices pr ON pr.sku_id = sp.sku_id AND pr.pf < sp.e AND pr.pt > sp.s
-    WHERE sp.e > sp.s)
-  SELECT pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code,
-         sum(pc.secs)::bigint, sum(pc.secs::numeric * pc.p)::text
-  FROM pieces pc JOIN skus k ON k.id = pc.sku_id
-  GROUP BY pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code
-  ORDER BY pc.instance_id, pc.sku_id)sql"};
+    SELECT raw.instance_id, raw.sku_id, pr.pf AS price_from,
+           extract(epoch FROM least(raw.e, pr.pt) - greatest(raw.s, pr.pf))::bigint AS seconds
+    FROM raw JOIN prices pr ON pr.sku_id = raw.sku_id AND pr.pf < raw.e AND pr.pt > raw.s
+    WHERE raw.e > raw.s
+    UNION ALL
+    SELECT r.instance_id, r.sku_id, r.price_from, u.sign * r.seconds
+    FROM unnest($6::integer[], $7::bigint[], $8::bigint[], $9::integer[]) AS u (size, f, t, sign)
+         CROSS JOIN LATERAL (
+           SELECT instance_id, sku_id, price_from, seconds FROM billable_seconds_rollup
+           WHERE folder_id = $1 AND bucket_seconds = u.size
+             AND bucket_start >= to_timestamp(u.f) AND bucket_start < to_timestamp(u.t)) r),
+  per_price AS (
+    SELECT instance_id, sku_id, price_from, sum(seconds) AS seconds
+    FROM pieces GROUP BY instance_id, sku_id, price_from)
+  SELECT pp.instance_id, pp.sku_id, k.model_id, k.configuration, p.currency_code,
+         sum(pp.seconds)::bigint, sum(pp.seconds * p.price_per_hour_nanos)::text
+  FROM per_price pp JOIN sku_prices p ON p.sku_id = pp.sku_id AND p.effective_from = pp.price_from
+       JOIN skus k ON k.id = pp.sku_id
+  GROUP BY pp.instance_id, pp.sku_id, k.model_id, k.configuration, p.currency_code
+  HAVING sum(pp.seconds) > 0
+  ORDER BY pp.instance_id, pp.sku_id)sql"};
 
-// $4: has cursor; ($5, $6, $7): the last row returned (hour, instance, SKU); $8: limit. Hours before the
-// cursor's are not computed at all.
-constexpr Sql kUsageRecords{
-    "billing_usage_records",
-    DI_USAGE_CTES("greatest(to_timestamp($2::bigint), CASE WHEN $4 THEN to_timestamp($5::bigint) "
-                  "ELSE '-infinity'::timestamptz END)") R"sql(,
+// ListUsageRecords: per UTC hour, instance and SKU, after the cursor, at most $8 rows. $2/$3: the window
+// [ws, we), we clipped to now; $4: has cursor; ($5, $6, $7): the last row returned (hour, instance, SKU);
+// [$9, $10): the window's whole hours, read from the hourly rollup (V010); the partial hours at the edges
+// and open intervals are cut into hours from the raw intervals. Only the hours of this page are computed:
+// from the cursor's hour to the hour of the $8-th rollup record after the cursor (the page cannot reach
+// past it: other sources only add records).
+constexpr Sql kUsageRecords{"billing_usage_records_rollup", R"sql(
+  WITH after AS (
+    SELECT bucket_start, instance_id, sku_id FROM billable_seconds_rollup
+    WHERE folder_id = $1 AND bucket_seconds = 3600
+      AND bucket_start >= to_timestamp($9::bigint) AND bucket_start < to_timestamp($10::bigint)
+      AND (NOT $4 OR (bucket_start, instance_id, sku_id) > (to_timestamp($5::bigint), $6::text, $7::text))
+    GROUP BY bucket_start, instance_id, sku_id
+    ORDER BY bucket_start, instance_id, sku_id LIMIT $8),
+  page AS (
+    SELECT greatest(to_timestamp($2::bigint), CASE WHEN $4 THEN to_timestamp($5::bigint) ELSE '-infinity' END) AS ps,
+           least(to_timestamp($3::bigint),
+                 (SELECT CASE WHEN count(*) = $8 THEN max(bucket_start) + interval '1 hour' ELSE 'infinity' END
+                  FROM after)) AS pe),
+  spans AS (
+    SELECT b.instance_id, b.sku_id, greatest(b.started_at, r.s, page.ps) AS s, least(b.ended_at, r.e, page.pe) AS e
+    FROM page CROSS JOIN (VALUES (to_timestamp($2::bigint), to_timestamp($9::bigint)),
+                                 (to_timestamp($10::bigint), to_timestamp($3::bigint))) AS r (s, e)
+         JOIN billable_intervals b ON b.folder_id = $1 AND b.ended_at IS NOT NULL AND r.s < r.e
+          AND tstzrange(b.started_at, b.ended_at, '[)') && tstzrange(r.s, r.e, '[)')
+    UNION ALL
+    SELECT b.instance_id, b.sku_id, greatest(b.started_at, page.ps), page.pe
+    FROM page CROSS JOIN billable_intervals b
+    WHERE b.folder_id = $1 AND b.ended_at IS NULL AND b.started_at < page.pe),
   hours AS (
     SELECT sp.instance_id, sp.sku_id, h AS hour, greatest(sp.s, h) AS s, least(sp.e, h + interval '1 hour') AS e
     FROM spans sp CROSS JOIN LATERAL generate_series(
-        date_trunc('hour', sp.s AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', sp.e - interval '1 second',
-        interval '1 hour') AS h
+        date_trunc('hour', sp.s, 'UTC'), sp.e - interval '1 second', interval '1 hour') AS h
     WHERE sp.e > sp.s),
+  prices AS (
+    SELECT sku_id, effective_from AS pf,
+           coalesce(lead(effective_from) OVER (PARTITION BY sku_id ORDER BY effective_from),
+                    'infinity'::timestamptz) AS pt
+    FROM sku_prices),
   pieces AS (
-    SELECT hr.hour, hr.instance_id, hr.sku_id, pr.currency_code, pr.p,
-           extract(epoch FROM least(hr.e, pr.pt) - greatest(hr.s, pr.pf))::bigint AS secs
-    FROM hours hr JOIN prices pr ON pr.sku_id = hr.sku_id AND pr.pf < hr.e AND pr.pt > hr.s),
+    SELECT hr.hour, hr.instance_id, hr.sku_id, pr.pf AS price_from,
+           extract(epoch FROM least(hr.e, pr.pt) - greatest(hr.s, pr.pf))::bigint AS seconds
+    FROM hours hr JOIN prices pr ON pr.sku_id = hr.sku_id AND pr.pf < hr.e AND pr.pt > hr.s
+    UNION ALL
+    SELECT r.bucket_start, r.instance_id, r.sku_id, r.price_from, r.seconds
+    FROM page CROSS JOIN billable_seconds_rollup r
+    WHERE r.folder_id = $1 AND r.bucket_seconds = 3600
+      AND r.bucket_start >= greatest(to_timestamp($9::bigint), date_trunc('hour', page.ps, 'UTC'))
+      AND r.bucket_start < least(to_timestamp($10::bigint), page.pe)),
+  per_price AS (
+    SELECT hour, instance_id, sku_id, price_from, sum(seconds) AS seconds
+    FROM pieces GROUP BY hour, instance_id, sku_id, price_from),
   rows AS (
-    SELECT extract(epoch FROM pc.hour)::bigint AS hour_unix, pc.instance_id, pc.sku_id, k.model_id,
-           k.configuration, pc.currency_code, sum(pc.secs)::bigint AS secs,
-           sum(pc.secs::numeric * pc.p)::text AS numerator
-    FROM pieces pc JOIN skus k ON k.id = pc.sku_id
-    GROUP BY pc.hour, pc.instance_id, pc.sku_id, k.model_id, k.configuration, pc.currency_code)
+    SELECT extract(epoch FROM pp.hour)::bigint AS hour_unix, pp.instance_id, pp.sku_id, k.model_id,
+           k.configuration, p.currency_code, sum(pp.seconds)::bigint AS secs,
+           sum(pp.seconds * p.price_per_hour_nanos)::text AS numerator
+    FROM per_price pp JOIN sku_prices p ON p.sku_id = pp.sku_id AND p.effective_from = pp.price_from
+         JOIN skus k ON k.id = pp.sku_id
+    GROUP BY pp.hour, pp.instance_id, pp.sku_id, k.model_id, k.configuration, p.currency_code
+    HAVING sum(pp.seconds) > 0)
   SELECT * FROM rows
   WHERE NOT $4 OR (hour_unix, instance_id, sku_id) > ($5::bigint, $6::text, $7::text)
   ORDER BY hour_unix, instance_id, sku_id LIMIT $8)sql"};
@@ -119,6 +173,22 @@ __int128 ParseNumerator(const std::string& text) {
     if (c >= '0' && c <= '9') v = v * 10 + (c - '0');
   }
   return v;
+}
+
+// Ranges as PostgreSQL array literals ("{1,2}"), one per column, for unnest() in kUsage.
+struct RangeArrays {
+  std::string size, from, to, sign;
+};
+RangeArrays ToArrays(const std::vector<SignedRange>& ranges) {
+  std::vector<int64_t> size, from, to, sign;
+  for (const SignedRange& r : ranges) {
+    size.push_back(r.bucket_seconds);
+    from.push_back(r.from);
+    to.push_back(r.to);
+    sign.push_back(r.sign);
+  }
+  auto literal = [](const std::vector<int64_t>& v) { return absl::StrCat("{", absl::StrJoin(v, ","), "}"); };
+  return {literal(size), literal(from), literal(to), literal(sign)};
 }
 
 UsageLine LineFromRow(const pqxx::row& r, int first) {
@@ -168,18 +238,34 @@ void EndBillingAtLastHeartbeat(pqxx::work& tx, DbSession& db, const std::vector<
 
 std::vector<UsageLine> QueryUsage(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
                                   int64_t start_unix, int64_t end_unix) {
+  // Usage after now is not usage yet. Now is read first (its own statement: the usage query below is one
+  // snapshot by itself, and a second that passes between the two is simply not in this answer).
+  const int64_t end = std::min(end_unix, DbNowUnix(tx, db));
   std::vector<UsageLine> out;
-  for (const auto& r : db.Exec(tx, kUsage, folder_id, start_unix, end_unix)) out.push_back(LineFromRow(r, 0));
+  if (end <= start_unix) return out;
+  const UsageWindowPlan plan = PlanUsageWindow(start_unix, end);
+  const RangeArrays raw = ToArrays(plan.raw), rollup = ToArrays(plan.rollup);
+  for (const auto& r : db.Exec(tx, kUsage, folder_id, start_unix, end, raw.from, raw.to, rollup.size, rollup.from,
+                               rollup.to, rollup.sign)) {
+    out.push_back(LineFromRow(r, 0));
+  }
   return out;
 }
 
 std::vector<UsageRecordRow> QueryUsageRecords(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
                                               int64_t start_unix, int64_t end_unix,
                                               const std::optional<UsageRecordCursor>& after, int64_t limit) {
+  const int64_t end = std::min(end_unix, DbNowUnix(tx, db));  // as in QueryUsage
   std::vector<UsageRecordRow> out;
+  if (end <= start_unix) return out;
+  // The whole hours of the window (none: an empty range, and everything is cut from raw intervals).
+  int64_t first_hour = CeilToMultiple(start_unix, kRollupBucketSeconds[0]);
+  int64_t last_hour = FloorToMultiple(end, kRollupBucketSeconds[0]);
+  if (first_hour >= last_hour) first_hour = last_hour = end;
   UsageRecordCursor cursor = after.value_or(UsageRecordCursor{});
-  for (const auto& r : db.Exec(tx, kUsageRecords, folder_id, start_unix, end_unix, after.has_value(),
-                               cursor.hour_start_unix, cursor.instance_id, cursor.sku_id, limit)) {
+  for (const auto& r : db.Exec(tx, kUsageRecords, folder_id, start_unix, end, after.has_value(),
+                               cursor.hour_start_unix, cursor.instance_id, cursor.sku_id, limit, first_hour,
+                               last_hour)) {
     out.push_back({r[0].as<int64_t>(), LineFromRow(r, 1)});
   }
   return out;

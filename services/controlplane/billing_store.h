@@ -50,6 +50,9 @@ struct UsageLine {
 };
 
 // Per instance and SKU, billable seconds in [start, end) (whole seconds; the end is clipped to now).
+// Reads the rollup of closed intervals (V010) for whole hours and days and raw intervals only for the
+// partial hours at the edges and for open intervals; equal to computing it from the raw intervals alone
+// (billing_pgtest.cc checks that on random data). Two statements: now, then the usage.
 std::vector<UsageLine> QueryUsage(pqxx::transaction_base& tx, DbSession& db, const std::string& folder_id,
                                   int64_t start_unix, int64_t end_unix);
 
