@@ -25,8 +25,8 @@ struct AccessRecord {
   std::chrono::steady_clock::time_point start;
   std::string request_id;
   std::string method;
-  std::string path;  // without the query string
-  int status = 0;    // 499: the client hung up before its answer was complete (as counted in the metrics)
+  std::string path;        // without the query string
+  int status = 0;          // 499: the client hung up before its answer was complete (as counted in the metrics)
   int64_t bytes_out = -1;  // body bytes sent; -1: unknown
   bool stream = false;
   std::string account_id;

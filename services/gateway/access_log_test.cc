@@ -28,11 +28,18 @@ TEST(AccessLogTest, ProxiedRequestHasItsInstanceReplicaAndAccount) {
   r.replica_id = "drprep";
   r.endpoint = "127.0.0.1:8000";
   r.attempts = 2;
-  std::map<std::string, std::string> expected = {
-      {"request_id", "test-req-123"}, {"method", "POST"},          {"path", "/v1/chat/completions"},
-      {"status", "200"},              {"duration_ms", "12.345"},   {"stream", "true"},
-      {"bytes_out", "612"},           {"account_id", "ajeacct"},   {"instance_id", "dininst"},
-      {"replica_id", "drprep"},       {"endpoint", "127.0.0.1:8000"}, {"attempts", "2"}};
+  std::map<std::string, std::string> expected = {{"request_id", "test-req-123"},
+                                                 {"method", "POST"},
+                                                 {"path", "/v1/chat/completions"},
+                                                 {"status", "200"},
+                                                 {"duration_ms", "12.345"},
+                                                 {"stream", "true"},
+                                                 {"bytes_out", "612"},
+                                                 {"account_id", "ajeacct"},
+                                                 {"instance_id", "dininst"},
+                                                 {"replica_id", "drprep"},
+                                                 {"endpoint", "127.0.0.1:8000"},
+                                                 {"attempts", "2"}};
   EXPECT_EQ(Fields(r), expected);
 }
 

@@ -288,6 +288,9 @@ class GatewayServer::Impl {
           if (enabled) LogAccess(record);
         }
       } log_at_end{record, options_.access_log};
+      // The header's X-Request-Id is not trusted from a header that failed to parse: a new id, so that
+      // these answers carry one too and the line can be found from it.
+      if (ec) record.request_id = NewId("req");
       // Errors are named locals, never temporaries inside a co_await expression: GCC 12 destroys some of
       // those twice (brace-initialised ones crashed the gateway with "free(): invalid pointer").
       if (ec == http::error::header_limit) {

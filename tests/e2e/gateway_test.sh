@@ -140,8 +140,13 @@ status="$(curl -s -o "$E2E_DIR/body" -w '%{http_code}' "http://$GW/v1/chat/compl
 expect 413 "huge body" "$status"
 flood=()
 for i in $(seq 1 40); do flood+=(-H "X-Flood-$i: $(head -c 1000 /dev/zero | tr '\0' 'x')"); done
-status="$(curl -s -o "$E2E_DIR/body" -w '%{http_code}' "http://$GW/v1/models" -H "Authorization: Bearer $CALLER" "${flood[@]}")"
+status="$(curl -s -o "$E2E_DIR/body" -D "$E2E_DIR/headers" -w '%{http_code}' "http://$GW/v1/models" \
+  -H "Authorization: Bearer $CALLER" "${flood[@]}")"
 expect 431 "header flood" "$status"
+flood_id="$(tr -d '\r' <"$E2E_DIR/headers" | awk 'tolower($1) == "x-request-id:" { print $2 }')"
+[ -n "$flood_id" ] || fail "431 without x-request-id"
+wait_until 5 "the access line of the 431" \
+  'access_lines "$E2E_DIR/gateway.log" "$flood_id" | jq -e ".status == \"431\"" >/dev/null'
 
 log "slowloris: a client that never finishes its header is dropped; others are served meanwhile"
 exec 7<>"/dev/tcp/127.0.0.1/$GW_PORT"
