@@ -26,7 +26,8 @@ struct AccessRecord {
   std::string request_id;
   std::string method;
   std::string path;        // without the query string
-  int status = 0;          // 499: the client hung up before its answer was complete (as counted in the metrics)
+  int status = 0;          // 499: the client hung up before its answer started (as counted in the
+                           // metrics); 0: dropped unanswered (shutdown, exception)
   int64_t bytes_out = -1;  // body bytes sent; -1: unknown
   bool stream = false;
   std::string account_id;
