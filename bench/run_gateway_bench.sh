@@ -234,7 +234,8 @@ sa="$("${BIN}/dictl" --format json service-account create --folder "${folder}" -
   --subject "serviceAccount:${sa}" >/dev/null
 
 gateway_args=(--listen 127.0.0.1:0 --metrics-listen "" --controlplane "${cp_address}"
-  --gateway-key-file "${keys_dir}/gateway.key" --threads "${gateway_threads}" --log-level info)
+  --gateway-key-file "${keys_dir}/gateway.key" --threads "${gateway_threads}" --log-level info
+  --access-log=false)  # like the nginx it is compared with (no access log)
 gateway_args+=("${extra_gateway_args[@]}")
 "${BIN}/gateway" "${gateway_args[@]}" 2>"${run_dir}/gateway.log" &
 gateway_pid=$!

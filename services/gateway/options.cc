@@ -17,7 +17,9 @@ const char kUsage[] =
     "max concurrency per replica (excess waits, then 429). Routing and IAM come as streams from\n"
     "--controlplane; when it is unreachable the gateway serves from the last ones it got. GET /health is\n"
     "unauthenticated. Prometheus metrics on --metrics-listen. SIGTERM/SIGINT: stop accepting, finish\n"
-    "requests in flight (up to --shutdown-grace), exit 0.";
+    "requests in flight (up to --shutdown-grace), exit 0.\n"
+    "Logs are JSON lines on stderr: one per HTTP request (msg \"http\": request_id, status, instance_id,\n"
+    "replica, account_id; never the key) unless --access-log=false.";
 
 void RegisterFlags(FlagSet& flags, Options& o) {
   flags.String("listen", "DI_GATEWAY_LISTEN", &o.listen, "HTTP address (host:port; port 0 picks one)");
@@ -51,6 +53,9 @@ void RegisterFlags(FlagSet& flags, Options& o) {
   flags.Duration("shutdown-grace", "DI_GATEWAY_SHUTDOWN_GRACE", &o.shutdown_grace,
                  "on SIGTERM, how long requests in flight may take");
   flags.String("log-level", "DI_GATEWAY_LOG_LEVEL", &o.log_level, "debug, info, warning or error");
+  flags.Bool("access-log", "DI_GATEWAY_ACCESS_LOG", &o.access_log,
+             "one JSON line per HTTP request on stderr (request_id, method, path, status, duration_ms, account_id, "
+             "instance_id, replica; never the key); false: none");
 }
 
 absl::Status Validate(const Options& o) {

@@ -37,6 +37,7 @@ struct Options {
   absl::Duration stream_idle_timeout = absl::Seconds(60);  // between two pieces of a streamed answer
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string log_level = "info";
+  bool access_log = true;  // one JSON line per HTTP request (access_log.h)
 };
 
 // Registers every flag on `flags` with `options` holding the defaults.

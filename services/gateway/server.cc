@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "services/common/ids.h"
 #include "services/common/log.h"
+#include "services/gateway/access_log.h"
 #include "services/gateway/client_watch.h"
 #include "services/gateway/model_ref.h"
 #include "services/gateway/openai_error.h"
@@ -108,6 +109,7 @@ struct TryResult {
   Outcome outcome = Outcome::kDone;
   int status = 0;
   std::string error;
+  int64_t bytes_out = 0;  // body bytes that reached the client
 };
 
 // nginx's status for a request whose client closed the connection before the answer: counted, never sent.
@@ -267,21 +269,38 @@ class GatewayServer::Impl {
       head.body_limit(std::numeric_limits<uint64_t>::max());
       stream.expires_after(Chrono(options_.header_timeout));
       co_await http::async_read_header(stream, buffer, head, Tok(ec));
-      // Errors are named locals, never temporaries inside a co_await expression: GCC 12 destroys some of
-      // those twice (brace-initialised ones crashed the gateway with "free(): invalid pointer").
-      const std::string no_request_id;
-      if (ec == http::error::header_limit) {
-        const HttpError too_large{431, "The request header block is too large.", "", "headers_too_large"};
-        co_await WriteError(stream, too_large, false, no_request_id, nullptr);
-        break;
-      }
+      // A header that never came complete is no request: nobody is answered, nothing is logged.
       if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
           ec == net::error::connection_reset) {
         break;
       }
+      // From here on the request gets exactly one access-log line, written when this iteration ends
+      // (whichever way it ends): the status is whatever the last writer of the answer recorded.
+      AccessRecord record;
+      record.start = arrived;
+      record.method = std::string(Sv(head.get().method_string()));
+      std::string_view target = Sv(head.get().target());
+      record.path = std::string(target.substr(0, target.find('?')));  // a query string may carry anything
+      struct LogAtEnd {
+        const AccessRecord& record;
+        bool enabled;
+        ~LogAtEnd() {
+          if (enabled) LogAccess(record);
+        }
+      } log_at_end{record, options_.access_log};
+      // The header's X-Request-Id is not trusted from a header that failed to parse: a new id, so that
+      // these answers carry one too and the line can be found from it.
+      if (ec) record.request_id = NewId("req");
+      // Errors are named locals, never temporaries inside a co_await expression: GCC 12 destroys some of
+      // those twice (brace-initialised ones crashed the gateway with "free(): invalid pointer").
+      if (ec == http::error::header_limit) {
+        const HttpError too_large{431, "The request header block is too large.", "", "headers_too_large"};
+        co_await WriteError(stream, too_large, false, record, nullptr);
+        break;
+      }
       if (ec) {
         const HttpError malformed = BadRequest(absl::StrCat("Malformed HTTP request: ", ec.message()), "bad_http");
-        co_await WriteError(stream, malformed, false, no_request_id, nullptr);
+        co_await WriteError(stream, malformed, false, record, nullptr);
         break;
       }
       active_requests_.fetch_add(1);
@@ -290,31 +309,41 @@ class GatewayServer::Impl {
         ~Active() { n->fetch_sub(1); }
       } active{&active_requests_};
 
-      std::string request_id(Sv(head.get()["x-request-id"]));
-      if (request_id.empty() || request_id.size() > 128) request_id = NewId("req");
+      record.request_id = std::string(Sv(head.get()["x-request-id"]));
+      if (record.request_id.empty() || record.request_id.size() > 128) record.request_id = NewId("req");
       auto length = head.content_length();
       if (length.has_value() && *length > static_cast<uint64_t>(options_.max_body_bytes)) {
-        co_await WriteError(stream, BodyTooLarge(options_.max_body_bytes), false, request_id, nullptr);
+        const HttpError too_large = BodyTooLarge(options_.max_body_bytes);
+        co_await WriteError(stream, too_large, false, record, nullptr);
         break;
       }
       if (beast::iequals(head.get()[http::field::expect], "100-continue") && !head.is_done()) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         stream.expires_after(Chrono(options_.write_timeout));
         co_await net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()), Tok(ec));
-        if (ec) break;
+        if (ec) {
+          record.status = kClientClosedRequest;
+          break;
+        }
       }
       http::request_parser<http::string_body> parser(std::move(head));
       parser.body_limit(static_cast<uint64_t>(options_.max_body_bytes));
       stream.expires_after(Chrono(options_.body_timeout));
       co_await http::async_read(stream, buffer, parser, Tok(ec));
       if (ec == http::error::body_limit) {
-        co_await WriteError(stream, BodyTooLarge(options_.max_body_bytes), false, request_id, nullptr);
+        const HttpError too_large = BodyTooLarge(options_.max_body_bytes);
+        co_await WriteError(stream, too_large, false, record, nullptr);
         break;
       }
-      if (ec) break;
+      if (ec) {
+        // The body never came: 408 when the client was too slow (nothing is sent), 499 when it left.
+        record.status = ec == beast::error::timeout ? 408 : kClientClosedRequest;
+        record.error = ec.message();
+        break;
+      }
       http::request<http::string_body> req = parser.release();
       bool keep_alive = req.keep_alive();
-      bool ok = co_await Handle(stream, buffer, req, keep_alive && !stopping_.load(), request_id, arrived);
+      bool ok = co_await Handle(stream, buffer, req, keep_alive && !stopping_.load(), record);
       if (!ok || !keep_alive || stopping_.load()) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -325,52 +354,53 @@ class GatewayServer::Impl {
   // `buffer` is the connection's read buffer: bytes of a pipelined next request that arrive while this one is
   // proxied are kept there.
   Task<bool> Handle(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
-                    bool keep_alive,
-                    const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
+                    bool keep_alive, AccessRecord& record) {
     std::string_view target = Sv(req.target());
     std::string_view path = target.substr(0, target.find('?'));
     const bool is_get = req.method() == http::verb::get;
     const bool is_post = req.method() == http::verb::post;
     if (path == "/health" || path == "/healthz") {
-      if (!is_get) co_return co_await MethodNotAllowed(stream, "GET", keep_alive, request_id);
-      co_return co_await WriteJson(stream, http::status::ok, R"({"status":"ok"})", keep_alive, request_id);
+      if (!is_get) co_return co_await MethodNotAllowed(stream, "GET", keep_alive, record);
+      co_return co_await WriteJson(stream, http::status::ok, R"({"status":"ok"})", keep_alive, record);
     }
     const bool models = path == "/v1/models" || path.substr(0, 11) == "/v1/models/";
     const bool completion = path == "/v1/chat/completions" || path == "/v1/completions";
     if (!models && !completion) {
       const HttpError unknown{404, absl::StrCat("Unknown request URL: ", A(req.method_string()), " ", A(path), "."), "",
                               "unknown_url"};
-      co_return co_await WriteError(stream, unknown, keep_alive, request_id, metrics_->ForInstance(""));
+      co_return co_await WriteError(stream, unknown, keep_alive, record, metrics_->ForInstance(""));
     }
-    if (models && !is_get) co_return co_await MethodNotAllowed(stream, "GET", keep_alive, request_id);
-    if (completion && !is_post) co_return co_await MethodNotAllowed(stream, "POST", keep_alive, request_id);
+    if (models && !is_get) co_return co_await MethodNotAllowed(stream, "GET", keep_alive, record);
+    if (completion && !is_post) co_return co_await MethodNotAllowed(stream, "POST", keep_alive, record);
 
     std::shared_ptr<const iam::IamSnapshot> iam = owner_->access_snapshot();
     if (iam == nullptr) {
       co_return co_await WriteError(stream, NotReady("no access snapshot from the controlplane yet"), keep_alive,
-                                    request_id, metrics_->ForInstance(""));
+                                    record, metrics_->ForInstance(""));
     }
     std::string_view authorization = Sv(req[http::field::authorization]);
     if (authorization.empty()) {
-      co_return co_await WriteError(stream, MissingApiKey(), keep_alive, request_id, metrics_->ForInstance(""));
+      co_return co_await WriteError(stream, MissingApiKey(), keep_alive, record, metrics_->ForInstance(""));
     }
     absl::StatusOr<iam::Principal> principal =
         iam->Authenticate(absl::string_view(authorization.data(), authorization.size()), absl::Now());
     if (!principal.ok()) {
-      co_return co_await WriteError(stream, InvalidApiKey(), keep_alive, request_id, metrics_->ForInstance(""));
+      co_return co_await WriteError(stream, InvalidApiKey(), keep_alive, record, metrics_->ForInstance(""));
     }
+    record.account_id = principal->subject_id;
     std::shared_ptr<const RouteSnapshot> routes = owner_->router().Current();
     if (routes == nullptr) {
       co_return co_await WriteError(stream, NotReady("no routing table from the controlplane yet"), keep_alive,
-                                    request_id, metrics_->ForInstance(""));
+                                    record, metrics_->ForInstance(""));
     }
     if (models) {
-      if (path == "/v1/models") co_return co_await ListModels(stream, *iam, *principal, *routes, keep_alive, request_id);
+      if (path == "/v1/models") co_return co_await ListModels(stream, *iam, *principal, *routes, keep_alive, record);
       std::string model = PercentDecode(path.substr(11));  // SDKs may encode the model_uri's "://" and "/"
       auto state = Resolve(*iam, *principal, *routes, model);
-      if (!state.ok()) co_return co_await WriteError(stream, state.error, keep_alive, request_id, metrics_->ForInstance(""));
+      if (!state.ok()) co_return co_await WriteError(stream, state.error, keep_alive, record, metrics_->ForInstance(""));
+      record.instance_id = state.state->route.instance_id();
       co_return co_await WriteJson(stream, http::status::ok, ModelJson(state.state->route).dump(), keep_alive,
-                                   request_id);
+                                   record);
     }
 
     // The body: only `model` and `stream` matter here; the engine validates the rest.
@@ -378,33 +408,35 @@ class GatewayServer::Impl {
     if (body.is_discarded() || !body.is_object()) {
       co_return co_await WriteError(
           stream, BadRequest("We could not parse the JSON body of your request: it must be a JSON object.", "invalid_json"),
-          keep_alive, request_id, metrics_->ForInstance(""));
+          keep_alive, record, metrics_->ForInstance(""));
     }
     auto model_it = body.find("model");
     if (model_it == body.end() || !model_it->is_string()) {
       co_return co_await WriteError(
           stream, BadRequest("You must provide a model parameter (the instance's model_uri or id).", "missing_model"),
-          keep_alive, request_id, metrics_->ForInstance(""));
+          keep_alive, record, metrics_->ForInstance(""));
     }
     bool streaming = false;
     if (auto s = body.find("stream"); s != body.end() && !s->is_null()) {
       if (!s->is_boolean()) {
         co_return co_await WriteError(stream, BadRequest("`stream` must be a boolean.", "invalid_stream"), keep_alive,
-                                      request_id, metrics_->ForInstance(""));
+                                      record, metrics_->ForInstance(""));
       }
       streaming = s->get<bool>();
     }
+    record.stream = streaming;
     std::string model = model_it->get<std::string>();
     auto resolved = Resolve(*iam, *principal, *routes, model);
     if (!resolved.ok()) {
-      co_return co_await WriteError(stream, resolved.error, keep_alive, request_id, metrics_->ForInstance(""));
+      co_return co_await WriteError(stream, resolved.error, keep_alive, record, metrics_->ForInstance(""));
     }
     const InstanceState& instance = *resolved.state;
+    record.instance_id = instance.route.instance_id();
     InstanceMetrics* im = metrics_->ForInstance(instance.route.instance_id());
     if (instance.route.status() != v1::Instance::ACTIVE) {
-      co_return co_await WriteError(stream, NotActive(instance.route), keep_alive, request_id, im);
+      co_return co_await WriteError(stream, NotActive(instance.route), keep_alive, record, im);
     }
-    co_return co_await Proxy(stream, buffer, req, instance, im, streaming, keep_alive, request_id, arrived);
+    co_return co_await Proxy(stream, buffer, req, instance, im, streaming, keep_alive, record);
   }
 
   struct Resolution {
@@ -466,7 +498,7 @@ class GatewayServer::Impl {
   }
 
   Task<bool> ListModels(beast::tcp_stream& stream, const iam::IamSnapshot& iam, const iam::Principal& principal,
-                        const RouteSnapshot& routes, bool keep_alive, const std::string& request_id) {
+                        const RouteSnapshot& routes, bool keep_alive, AccessRecord& record) {
     std::vector<const v1::InstanceRoute*> visible;
     for (const auto& [id, state] : routes.instances) {
       if (iam.Allows(principal, state->route.folder_id(), iam::kLanguageModelsCall)) visible.push_back(&state->route);
@@ -476,7 +508,7 @@ class GatewayServer::Impl {
     out["object"] = "list";
     out["data"] = nlohmann::ordered_json::array();
     for (const auto* r : visible) out["data"].push_back(ModelJson(*r));
-    co_return co_await WriteJson(stream, http::status::ok, out.dump(), keep_alive, request_id);
+    co_return co_await WriteJson(stream, http::status::ok, out.dump(), keep_alive, record);
   }
 
   // A slot on a replica of `instance` not in `tried`: at once, or after waiting in the queue. nullptr with
@@ -544,9 +576,9 @@ class GatewayServer::Impl {
   // request leaves the queue or gives its slot back and the engine's generation is cancelled at once.
   Task<bool> Proxy(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
                    const InstanceState& instance, InstanceMetrics* im, bool streaming, bool keep_alive,
-                   const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
+                   AccessRecord& record) {
     ClientWatch watch(stream.socket(), buffer);
-    bool keep = co_await ProxyTries(stream, watch, req, instance, im, streaming, keep_alive, request_id, arrived);
+    bool keep = co_await ProxyTries(stream, watch, req, instance, im, streaming, keep_alive, record);
     co_await watch.Stop();
     co_return keep;
   }
@@ -554,7 +586,9 @@ class GatewayServer::Impl {
   // Tries replicas until one answers, the client goes away, or none is left.
   Task<bool> ProxyTries(beast::tcp_stream& stream, ClientWatch& watch, http::request<http::string_body>& req,
                         const InstanceState& instance, InstanceMetrics* im, bool streaming, bool keep_alive,
-                        const std::string& request_id, std::chrono::steady_clock::time_point arrived) {
+                        AccessRecord& record) {
+    const std::string& request_id = record.request_id;
+    const std::chrono::steady_clock::time_point arrived = record.start;
     Admission& admission = *instance.admission;
     std::vector<std::string> tried;
     std::string last_error;
@@ -568,6 +602,7 @@ class GatewayServer::Impl {
           im->in_flight->Set(static_cast<double>(admission.in_flight()));
         }
         im->CountRequest(kClientClosedRequest);
+        record.status = kClientClosedRequest;
         co_return false;
       }
       if (replica == nullptr) {
@@ -575,8 +610,11 @@ class GatewayServer::Impl {
           error = {502, absl::StrCat("Every replica of instance ", instance.route.instance_id(), " failed: ", last_error),
                    "", "upstream_failed", 1};
         }
-        co_return co_await WriteError(stream, error, keep_alive, request_id, im);
+        co_return co_await WriteError(stream, error, keep_alive, record, im);
       }
+      ++record.attempts;
+      record.replica_id = replica->id();
+      record.endpoint = replica->endpoint();
       im->in_flight->Set(static_cast<double>(admission.in_flight()));
       TryResult result =
           co_await Forward(stream, watch, req, *replica, im, streaming, keep_alive, request_id, arrived);
@@ -588,13 +626,18 @@ class GatewayServer::Impl {
         case Outcome::kDone:
           admission.MarkSuccess(replica);
           im->CountRequest(result.status);
+          record.status = result.status;
+          record.bytes_out = result.bytes_out;
           im->duration->Observe(Seconds(std::chrono::steady_clock::now() - arrived));
           co_return true;
         case Outcome::kClientBroken:
-          im->CountRequest(result.status == 0 ? kClientClosedRequest : result.status);
+          record.status = result.status == 0 ? kClientClosedRequest : result.status;
+          record.bytes_out = result.bytes_out;
+          record.error = result.error;
+          im->CountRequest(record.status);
           co_return false;
         case Outcome::kTimeout:
-          co_return co_await WriteError(stream, EngineTimeout(instance.route.instance_id()), keep_alive, request_id,
+          co_return co_await WriteError(stream, EngineTimeout(instance.route.instance_id()), keep_alive, record,
                                         im);
         case Outcome::kRetry:
           admission.MarkFailure(replica, absl::Now());
@@ -722,7 +765,7 @@ class GatewayServer::Impl {
     client.expires_after(Chrono(options_.write_timeout));
     co_await net::async_write(client, answer, Tok(ec));
     if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message()};
-    co_return TryResult{Outcome::kDone, status, ""};
+    co_return TryResult{Outcome::kDone, status, "", static_cast<int64_t>(from.body().size())};
   }
 
   // Server-sent events: each piece the engine sends goes to the client as one chunk at once. The client's
@@ -741,6 +784,7 @@ class GatewayServer::Impl {
     bool sent = false;
     int64_t events = 0;
     int64_t usage_tokens = -1;
+    int64_t relayed = 0;  // body bytes written to the client
     std::chrono::steady_clock::time_point first_token{}, last_token{};
     while (true) {
       parser.get().body().data = buf.data();
@@ -755,7 +799,7 @@ class GatewayServer::Impl {
           co_return TryResult{Outcome::kRetry, 0, absl::StrCat("read stream: ", ec.message())};
         }
         // Bytes already reached the client: no retry; end the connection so the client sees the break.
-        co_return TryResult{Outcome::kClientBroken, status, ec.message()};
+        co_return TryResult{Outcome::kClientBroken, status, ec.message(), relayed};
       }
       const size_t n = buf.size() - parser.get().body().size;
       const bool done = parser.is_done();
@@ -789,8 +833,9 @@ class GatewayServer::Impl {
         // Through the tcp_stream, not its socket, so that write_timeout drops a client that stopped reading.
         co_await net::async_write(client, net::buffer(out), Tok(ec));
         // A client write can fail after part of the answer went out: never retried.
-        if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message()};
+        if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message(), relayed};
         sent = true;
+        relayed += static_cast<int64_t>(n);
       }
       if (done) break;
     }
@@ -801,17 +846,19 @@ class GatewayServer::Impl {
       watch.OnCancel(nullptr);
       tls_loop->pool.Put(replica.endpoint(), std::move(up));
     }
-    co_return TryResult{Outcome::kDone, status, ""};
+    co_return TryResult{Outcome::kDone, status, "", relayed};
   }
 
-  Task<bool> MethodNotAllowed(beast::tcp_stream& stream, const char* allow, bool keep_alive,
-                              const std::string& request_id) {
+  Task<bool> MethodNotAllowed(beast::tcp_stream& stream, const char* allow, bool keep_alive, AccessRecord& record) {
     HttpError e{405, absl::StrCat("Method not allowed; use ", allow, "."), "", "method_not_allowed"};
-    co_return co_await WriteError(stream, e, keep_alive, request_id, metrics_->ForInstance(""), allow);
+    co_return co_await WriteError(stream, e, keep_alive, record, metrics_->ForInstance(""), allow);
   }
 
-  Task<bool> WriteError(beast::tcp_stream& stream, const HttpError& error, bool keep_alive,
-                        const std::string& request_id, InstanceMetrics* im, const char* allow = nullptr) {
+  // The gateway's own answers; each records its status for the access log (the proxied ones are recorded
+  // in ProxyTries from the engine's).
+  Task<bool> WriteError(beast::tcp_stream& stream, const HttpError& error, bool keep_alive, AccessRecord& record,
+                        InstanceMetrics* im, const char* allow = nullptr) {
+    const std::string& request_id = record.request_id;
     if (im != nullptr) im->CountRequest(error.status);
     http::response<http::string_body> res{static_cast<http::status>(error.status), 11};
     res.set(http::field::content_type, "application/json");
@@ -821,6 +868,8 @@ class GatewayServer::Impl {
     res.body() = ErrorBody(error);
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    record.status = error.status;
+    record.bytes_out = static_cast<int64_t>(res.body().size());
     beast::error_code ec;
     stream.expires_after(Chrono(options_.write_timeout));
     co_await http::async_write(stream, res, Tok(ec));
@@ -828,13 +877,15 @@ class GatewayServer::Impl {
   }
 
   Task<bool> WriteJson(beast::tcp_stream& stream, http::status status, std::string body, bool keep_alive,
-                       const std::string& request_id) {
+                       AccessRecord& record) {
     http::response<http::string_body> res{status, 11};
     res.set(http::field::content_type, "application/json");
-    res.set("x-request-id", request_id);
+    res.set("x-request-id", record.request_id);
     res.body() = std::move(body);
     res.keep_alive(keep_alive);
     res.prepare_payload();
+    record.status = static_cast<int>(status);
+    record.bytes_out = static_cast<int64_t>(res.body().size());
     beast::error_code ec;
     stream.expires_after(Chrono(options_.write_timeout));
     co_await http::async_write(stream, res, Tok(ec));

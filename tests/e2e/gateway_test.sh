@@ -82,6 +82,23 @@ jq -e '.choices[0].text and .usage.completion_tokens == 3' "$E2E_DIR/body" >/dev
 Api_Key_status="$(curl -s -o /dev/null -w '%{http_code}' "http://$GW/v1/models" -H "Authorization: Api-Key $CALLER")"
 [ "$Api_Key_status" = 200 ] || fail "Api-Key scheme: $Api_Key_status"
 
+log "access log: exactly one line per request, with the client's request id, the status and the instance"
+# access_lines <log> <request id>: the gateway's access-log lines ("msg":"http") of that request.
+access_lines() { grep -F '"msg":"http"' "$1" | grep -F "\"request_id\":\"$2\"" || true; }
+status="$(curl -s -o "$E2E_DIR/body" -D "$E2E_DIR/headers" -w '%{http_code}' --max-time 30 "http://$GW/v1/chat/completions" \
+  -H "Authorization: Bearer $CALLER" -H 'Content-Type: application/json' -H 'X-Request-Id: test-req-123' \
+  --data-binary "$(chat_body "$URI_A")")"
+expect 200 "a request with X-Request-Id" "$status"
+grep -qi '^x-request-id: test-req-123' "$E2E_DIR/headers" || fail "the answer does not carry the client's request id"
+wait_until 5 "the access line of test-req-123" 'test -n "$(access_lines "$E2E_DIR/gateway.log" test-req-123)"'
+sleep 0.3  # a second line, if there were one, would have had the time to appear
+line="$(access_lines "$E2E_DIR/gateway.log" test-req-123)"
+[ "$(wc -l <<<"$line")" = 1 ] || fail "expected one access line for test-req-123, got: $line"
+jq -e --arg a "$A" --arg sa "$CALLER_SA" '.status == "200" and .instance_id == $a and .account_id == $sa
+    and .method == "POST" and .path == "/v1/chat/completions" and .stream == "false" and .attempts == "1"
+    and (.replica_id | length > 0) and (.endpoint | length > 0) and (.bytes_out | tonumber > 0)
+    and (.duration_ms | tonumber >= 0)' <<<"$line" >/dev/null || fail "access line: $line"
+
 log "roles"
 expect 401 "no key" "$(call "" /v1/chat/completions "$(chat_body "$URI_A")")" missing_api_key
 expect 401 "wrong key" "$(call "dik_wrong" /v1/chat/completions "$(chat_body "$URI_A")")" invalid_api_key
@@ -123,8 +140,13 @@ status="$(curl -s -o "$E2E_DIR/body" -w '%{http_code}' "http://$GW/v1/chat/compl
 expect 413 "huge body" "$status"
 flood=()
 for i in $(seq 1 40); do flood+=(-H "X-Flood-$i: $(head -c 1000 /dev/zero | tr '\0' 'x')"); done
-status="$(curl -s -o "$E2E_DIR/body" -w '%{http_code}' "http://$GW/v1/models" -H "Authorization: Bearer $CALLER" "${flood[@]}")"
+status="$(curl -s -o "$E2E_DIR/body" -D "$E2E_DIR/headers" -w '%{http_code}' "http://$GW/v1/models" \
+  -H "Authorization: Bearer $CALLER" "${flood[@]}")"
 expect 431 "header flood" "$status"
+flood_id="$(tr -d '\r' <"$E2E_DIR/headers" | awk 'tolower($1) == "x-request-id:" { print $2 }')"
+[ -n "$flood_id" ] || fail "431 without x-request-id"
+wait_until 5 "the access line of the 431" \
+  'access_lines "$E2E_DIR/gateway.log" "$flood_id" | jq -e ".status == \"431\"" >/dev/null'
 
 log "slowloris: a client that never finishes its header is dropped; others are served meanwhile"
 exec 7<>"/dev/tcp/127.0.0.1/$GW_PORT"
@@ -201,6 +223,8 @@ aborted_after="$(curl -sf "http://$S_ENGINE/metrics" | awk '$1 == "engine_sim_ab
   fail "the engine aborted $((aborted_after - aborted_before)) generations, expected the 8 whose clients left"
 [ "$(curl -sf "http://$GW2_METRICS/metrics" | grep '^gateway_requests_total{' | grep "\"$S\"" | grep -c 'code="499"')" = 1 ] ||
   fail "hang-ups not counted as 499"
+hangups_logged() { grep -F '"msg":"http"' "$E2E_DIR/gateway2.log" | jq -s --arg s "$S" '[.[] | select(.status == "499" and .instance_id == $s)] | length'; }
+wait_until 5 "10 hang-ups logged as 499" 'test "$(hangups_logged)" = 10'
 
 log "failover: kill one of two engines while requests flow; every request still succeeds"
 : >"$E2E_DIR/failover.codes"
@@ -235,4 +259,8 @@ log "the gateway is still up and serving"
 expect 200 "after all of it" "$(call "$CALLER" /v1/chat/completions "$(chat_body "$M" 1)")"
 kill -0 "$GW_PID" || fail "gateway died"
 assert_no_secrets_in_logs
+for secret in "$CALLER" "$NOROLE" "$OTHER" "$DOOMED"; do
+  if grep -qF -- "$secret" "$E2E_DIR/gateway.log" "$E2E_DIR/gateway2.log"; then fail "an API key appears in a gateway log"; fi
+done
+grep -qF '"msg":"http"' "$E2E_DIR/gateway2.log" || fail "the API key check read no access lines"
 log "PASS"
