@@ -38,7 +38,8 @@ constexpr Sql kOpenServing{"billing_open_serving", R"sql(
   INSERT INTO billable_intervals (folder_id, instance_id, replica_id, node_id, sku_id, configuration, started_at)
   SELECT i.folder_id, i.id, r.id, r.node_id, k.id, r.configuration,
          greatest()sql" DI_NOW_SECOND R"sql(,
-                  coalesce((SELECT max(p.ended_at) FROM billable_intervals p WHERE p.replica_id = r.id),
+                  coalesce((SELECT p.ended_at FROM billable_intervals p  -- index billable_intervals_by_replica_end
+                            WHERE p.replica_id = r.id AND p.ended_at IS NOT NULL ORDER BY p.ended_at DESC LIMIT 1),
                            '-infinity'::timestamptz))
   FROM instances i JOIN replicas r ON r.instance_id = i.id JOIN nodes n ON n.id = r.node_id
        LEFT JOIN skus k ON k.model_id = i.model_id AND k.configuration = r.configuration
