@@ -89,6 +89,8 @@ log() { echo "bench: $*"; }
 source tests/lib/deps.sh
 # shellcheck source=tests/lib/pg.sh
 source tests/lib/pg.sh
+# shellcheck source=bench/bench_lib.sh
+source bench/bench_lib.sh
 PG_BIN="${DI_PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 # ---------------------------------------------------------------------------------------------------
@@ -102,15 +104,7 @@ cleanup() {
     kill -TERM "${controlplane_pid}"
     wait "${controlplane_pid}" 2>/dev/null
   fi
-  if [[ -n "${run_dir}" && -d "${run_dir}" ]]; then
-    if ((keep)); then
-      di_pg_stop "${run_dir}/pg" --keep
-      log "kept ${run_dir} (controlplane.log, pg/postgres.log, *.json, pgbench.log; keys/ holds live API keys)"
-    else
-      di_pg_stop "${run_dir}/pg" >/dev/null
-      rm -rf -- "${run_dir}"
-    fi
-  fi
+  bench_drop_run_dir "controlplane.log, pg/postgres.log, *.json, pgbench.log; keys/ holds live API keys"
   exit "${rc}"
 }
 trap cleanup EXIT
@@ -146,24 +140,7 @@ log "machine: ${ncpu} CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-
 
 di_install_deps
 
-BUILD_DIR="${DI_REPO_ROOT}/build-bench"
-BIN="${BUILD_DIR}/bin"
-if [[ -n "${bin_dir}" ]]; then
-  BIN="$(cd "${bin_dir}" && pwd -P)"
-  [[ -x "${BIN}/controlplane" && -x "${BIN}/controlplane_load" ]] ||
-    { log "--bin-dir ${bin_dir}: controlplane or controlplane_load missing"; exit 2; }
-  log "using the binaries in ${BIN}"
-elif ((skip_build)) && [[ -x "${BIN}/controlplane" && -x "${BIN}/controlplane_load" ]]; then
-  log "skipping the build, using ${BIN}"
-else
-  log "building controlplane and controlplane_load (Release) in ${BUILD_DIR}"
-  cmake -S . -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDI_BUILD_TESTS=OFF -DDI_BUILD_BENCH=ON >/dev/null
-  if ! ninja -C "${BUILD_DIR}" -j "${ncpu}" controlplane controlplane_load >"${BUILD_DIR}/bench-build.log" 2>&1; then
-    tail -n 40 "${BUILD_DIR}/bench-build.log" >&2
-    log "build failed (log: ${BUILD_DIR}/bench-build.log)"
-    exit 1
-  fi
-fi
+bench_build "${DI_REPO_ROOT}/build-bench" bench-build.log controlplane controlplane_load
 
 run_dir="$(mktemp -d /tmp/di-bench.XXXXXX)"
 chmod 0755 "${run_dir}"

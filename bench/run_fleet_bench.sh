@@ -84,6 +84,8 @@ log() { echo "fleet-bench: $*"; }
 source tests/lib/deps.sh
 # shellcheck source=tests/lib/pg.sh
 source tests/lib/pg.sh
+# shellcheck source=bench/bench_lib.sh
+source bench/bench_lib.sh
 PG_BIN="${DI_PG_BIN:-/usr/lib/postgresql/15/bin}"
 
 run_dir=""
@@ -103,15 +105,7 @@ cleanup() {
   set +e
   stop_pid "${sim_pid}"
   stop_pid "${controlplane_pid}"
-  if [[ -n "${run_dir}" && -d "${run_dir}" ]]; then
-    if ((keep)); then
-      di_pg_stop "${run_dir}/pg" --keep
-      log "kept ${run_dir} (controlplane.log, fleet_sim.log, fleet_load.json, pg/postgres.log; keys/ holds live API keys)"
-    else
-      di_pg_stop "${run_dir}/pg" >/dev/null
-      rm -rf -- "${run_dir}"
-    fi
-  fi
+  bench_drop_run_dir "controlplane.log, fleet_sim.log, fleet_load.json, pg/postgres.log; keys/ holds live API keys"
   exit "${rc}"
 }
 trap cleanup EXIT
@@ -130,28 +124,7 @@ idle_busy() {
 log "machine: ${ncpu} CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 di_install_deps
 
-BUILD_DIR="${DI_REPO_ROOT}/build-fleet"
-BIN="${BUILD_DIR}/bin"
-targets=(controlplane fleet_sim fleet_load)
-have_bins() { for t in "${targets[@]}"; do [[ -x "$1/${t}" ]] || return 1; done; }
-if [[ -n "${bin_dir}" ]]; then
-  BIN="$(cd "${bin_dir}" && pwd -P)"
-  have_bins "${BIN}" || { log "--bin-dir ${bin_dir}: one of ${targets[*]} is missing"; exit 2; }
-elif ((skip_build)) && have_bins "${BIN}"; then
-  log "skipping the build, using ${BIN}"
-else
-  # -j1: the machine is small and shared; ccache makes rebuilds cheap.
-  log "building ${targets[*]} (Release) in ${BUILD_DIR}"
-  launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S . -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDI_BUILD_BENCH=ON "${launcher[@]}" >/dev/null
-  if ! CCACHE_BASEDIR="$(dirname "${DI_REPO_ROOT}")" ninja -C "${BUILD_DIR}" -j1 "${targets[@]}" \
-    >"${BUILD_DIR}/fleet-build.log" 2>&1; then
-    tail -n 40 "${BUILD_DIR}/fleet-build.log" >&2
-    log "build failed (log: ${BUILD_DIR}/fleet-build.log)"
-    exit 1
-  fi
-fi
+bench_build "${DI_REPO_ROOT}/build-fleet" fleet-build.log controlplane fleet_sim fleet_load
 
 run_dir="$(mktemp -d /tmp/di-fleet.XXXXXX)"
 chmod 0755 "${run_dir}"

@@ -105,6 +105,8 @@ source tests/lib/deps.sh
 source tests/lib/pg.sh
 # shellcheck source=bench/cpu_lib.sh
 source bench/cpu_lib.sh
+# shellcheck source=bench/bench_lib.sh
+source bench/bench_lib.sh
 # nginx is the reference proxy of this benchmark only, so it is added here rather than to the project's list.
 DI_DEBIAN_PACKAGES+=(nginx)
 
@@ -126,15 +128,7 @@ cleanup() {
   # nginx's master stops its workers on QUIT/TERM; the node-agent stops its engine on TERM.
   stop_pid "${nginx_pid}"
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_pid "${pids[i]}"; done
-  if [[ -n "${run_dir}" && -d "${run_dir}" ]]; then
-    if ((keep)); then
-      di_pg_stop "${run_dir}/pg" --keep
-      log "kept ${run_dir} (logs, nginx.conf, catalog.textproto, *.json; keys/ holds live API keys)"
-    else
-      di_pg_stop "${run_dir}/pg" >/dev/null
-      rm -rf -- "${run_dir}"
-    fi
-  fi
+  bench_drop_run_dir "logs, nginx.conf, catalog.textproto, *.json; keys/ holds live API keys"
   exit "${rc}"
 }
 trap cleanup EXIT
@@ -162,28 +156,7 @@ di_install_deps
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 [[ -x "${NGINX}" ]] || { log "no nginx binary after installing the package"; exit 1; }
 
-BUILD_DIR="${DI_REPO_ROOT}/build-rel"
-BIN="${BUILD_DIR}/bin"
-targets=(controlplane node-agent engine-sim dictl gateway http_load)
-have_bins() { for t in "${targets[@]}"; do [[ -x "$1/${t}" ]] || return 1; done; }
-if [[ -n "${bin_dir}" ]]; then
-  BIN="$(cd "${bin_dir}" && pwd -P)"
-  have_bins "${BIN}" || { log "--bin-dir ${bin_dir}: one of ${targets[*]} is missing"; exit 2; }
-elif ((skip_build)) && have_bins "${BIN}"; then
-  log "skipping the build, using ${BIN}"
-else
-  # -j1: the machine is small and shared; ccache makes rebuilds cheap.
-  log "building ${targets[*]} (Release) in ${BUILD_DIR}"
-  launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S . -B "${BUILD_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDI_BUILD_BENCH=ON "${launcher[@]}" >/dev/null
-  if ! CCACHE_BASEDIR="$(dirname "${DI_REPO_ROOT}")" ninja -C "${BUILD_DIR}" -j1 "${targets[@]}" \
-    >"${BUILD_DIR}/gwbench-build.log" 2>&1; then
-    tail -n 40 "${BUILD_DIR}/gwbench-build.log" >&2
-    log "build failed (log: ${BUILD_DIR}/gwbench-build.log)"
-    exit 1
-  fi
-fi
+bench_build "${DI_REPO_ROOT}/build-rel" gwbench-build.log controlplane node-agent engine-sim dictl gateway http_load
 
 run_dir="$(mktemp -d /tmp/di-gwbench.XXXXXX)"
 chmod 0755 "${run_dir}"
