@@ -47,12 +47,18 @@ void NodeMonitor::Stop() {
 void NodeMonitor::Loop() {
   storage::DbSession db(config_->database_url);
   const absl::Duration period = std::min(absl::Seconds(1), config_->node_timeout / 4);
+  // Startup grace: after a restart that outlasted --node-timeout every heartbeat in the database is stale,
+  // and the agents are still reconnecting (gRPC backoff). Judging them at once would mark the whole fleet
+  // DOWN and start repairs everywhere. A node that really died meanwhile is marked DOWN one timeout later,
+  // and its billing still ends at its last heartbeat. (Kubernetes' node controller has the same grace.)
+  const absl::Time judge_from = absl::Now() + config_->node_timeout;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stop), period)) return;
     }
+    if (absl::Now() < judge_from) continue;
     std::vector<std::string> down;
     std::vector<std::string> affected;
     absl::Status status = MarkSilentNodesDownOnce(db, *config_, &down, &affected);
