@@ -191,6 +191,9 @@ export DICTL_ENDPOINT="${cp_address}" DICTL_KEY_FILE="${keys_dir}/admin.key"
   --metrics-listen "" --port-range 20000-29999 --log-dir "${run_dir}/engines" \
   --node-key-file "${keys_dir}/node.key" --log-level warning 2>"${run_dir}/node-agent.log" &
 pids+=($!)
+# The deploy would fail with RESOURCE_EXHAUSTED if it came before the node's registration.
+node_ready() { [[ "$(psql "${database_url}" -XAtqc "SELECT count(*) FROM nodes WHERE state = 'READY'")" == 1 ]]; }
+wait_for 30 "the node-agent's registration" node_ready || { cat "${run_dir}/node-agent.log" >&2; exit 1; }
 
 log "deploying one gemma-3-4b-it L instance (engine-sim, no token delay, ${engine_concurrency} at once)"
 instance="$("${BIN}/dictl" --format json instance deploy --folder "${folder}" --name gwbench --model gemma-3-4b-it \

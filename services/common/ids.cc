@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <random>
 #include <stdexcept>
 
 namespace dedicated {
@@ -16,12 +17,30 @@ void RandomBytes(unsigned char* out, int n) {
 
 }  // namespace
 
+constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+
 std::string NewId(std::string_view prefix) {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
   std::array<unsigned char, 17> bytes;
   RandomBytes(bytes.data(), bytes.size());
   std::string id(prefix);
   for (unsigned char b : bytes) id.push_back(kAlphabet[b & 31]);
+  return id;
+}
+
+std::string NewNonSecretId(std::string_view prefix) {
+  thread_local std::mt19937_64 bits([] {
+    std::array<unsigned char, 8> seed;
+    RandomBytes(seed.data(), seed.size());
+    uint64_t s = 0;
+    for (unsigned char b : seed) s = s << 8 | b;
+    return s;
+  }());
+  uint64_t hi = bits(), lo = bits();
+  std::string id(prefix);
+  id.reserve(prefix.size() + 17);
+  // 17 characters of 5 bits: 12 from one word, 5 from the other.
+  for (int i = 0; i < 12; ++i, hi >>= 5) id.push_back(kAlphabet[hi & 31]);
+  for (int i = 0; i < 5; ++i, lo >>= 5) id.push_back(kAlphabet[lo & 31]);
   return id;
 }
 

@@ -1,6 +1,7 @@
 #include "services/common/ids.h"
 
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -17,6 +18,23 @@ TEST(Ids, NewIdsDiffer) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(NewId("op_"));
   EXPECT_EQ(ids.size(), 1000u);
+}
+
+TEST(Ids, NonSecretIdsHaveNewIdsShapeAndDifferAcrossThreads) {
+  std::set<std::string> ids;
+  std::string other_thread;
+  std::thread t([&] { other_thread = NewNonSecretId("req"); });
+  t.join();
+  ids.insert(other_thread);
+  for (int i = 0; i < 10000; ++i) {
+    std::string id = NewNonSecretId("req");
+    ASSERT_EQ(id.size(), 20u);
+    ASSERT_EQ(id.substr(0, 3), "req");
+    ASSERT_EQ(id.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567", 3), std::string::npos) << id;
+    ids.insert(id);
+  }
+  // Every thread seeds its own generator from the OS: a second thread does not repeat the first's ids.
+  EXPECT_EQ(ids.size(), 10001u);
 }
 
 TEST(Ids, UuidIsCanonicalV4) {

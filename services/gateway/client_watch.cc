@@ -1,6 +1,6 @@
 #include "services/gateway/client_watch.h"
 
-#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace dedicated::gateway {
@@ -10,11 +10,9 @@ namespace net = boost::asio;
 // Shared with the read's completion handler, which may run after the watch object is gone only if
 // Stop() was skipped; the state then stays valid, the buffer would not (hence: always Stop()).
 struct ClientWatch::State {
-  explicit State(net::any_io_executor ex) : read_done(std::move(ex)) {}
   bool reading = true;
   bool gone = false;
   std::function<void()> cancel;
-  net::steady_timer read_done;  // cancelled when the read completes, to wake Stop()
 };
 
 namespace {
@@ -23,7 +21,7 @@ constexpr size_t kReadSize = 4096;
 }  // namespace
 
 ClientWatch::ClientWatch(net::ip::tcp::socket& socket, boost::beast::flat_buffer& buffer)
-    : socket_(socket), state_(std::make_shared<State>(socket.get_executor())) {
+    : socket_(socket), state_(std::make_shared<State>()) {
   socket_.async_read_some(buffer.prepare(kReadSize), [state = state_, &buffer](boost::system::error_code ec, size_t n) {
     state->reading = false;
     if (!ec) {
@@ -32,7 +30,6 @@ ClientWatch::ClientWatch(net::ip::tcp::socket& socket, boost::beast::flat_buffer
       state->gone = true;
       if (state->cancel) std::exchange(state->cancel, nullptr)();
     }
-    state->read_done.cancel();
   });
 }
 
@@ -51,8 +48,11 @@ net::awaitable<void> ClientWatch::Stop() {
   if (!state_->reading) co_return;
   boost::system::error_code ec;
   socket_.cancel(ec);
-  state_->read_done.expires_at(net::steady_timer::time_point::max());
-  while (state_->reading) co_await state_->read_done.async_wait(net::redirect_error(net::use_awaitable, ec));
+  // cancel() queues the read's completion (operation_aborted, or the bytes if they came first) on this
+  // loop; a post queued after it resumes us once it has run. One thread runs the loop and runs its queue
+  // in order, so one round is enough; the loop is a guard. (A timer that the completion cancelled did
+  // the same with a timer queue insert and removal per request.)
+  while (state_->reading) co_await net::post(socket_.get_executor(), net::use_awaitable);
 }
 
 }  // namespace dedicated::gateway

@@ -27,7 +27,9 @@
 #include "services/common/ids.h"
 #include "services/common/log.h"
 #include "services/gateway/access_log.h"
+#include "services/gateway/auth_cache.h"
 #include "services/gateway/client_watch.h"
+#include "services/gateway/completion_fields.h"
 #include "services/gateway/model_ref.h"
 #include "services/gateway/openai_error.h"
 #include "services/iam/roles.h"
@@ -92,6 +94,7 @@ struct Loop {
   // Keeps run() from returning while the loop has nothing to do yet (Stop() stops the loop).
   net::executor_work_guard<net::io_context::executor_type> keep_running{ioc.get_executor()};
   UpstreamPool pool;
+  AuthCache auth;  // this loop's answers from the current IAM snapshot
 };
 
 // The loop the calling thread runs; set once by each I/O thread.
@@ -290,7 +293,7 @@ class GatewayServer::Impl {
       } log_at_end{record, options_.access_log};
       // The header's X-Request-Id is not trusted from a header that failed to parse: a new id, so that
       // these answers carry one too and the line can be found from it.
-      if (ec) record.request_id = NewId("req");
+      if (ec) record.request_id = NewNonSecretId("req");
       // Errors are named locals, never temporaries inside a co_await expression: GCC 12 destroys some of
       // those twice (brace-initialised ones crashed the gateway with "free(): invalid pointer").
       if (ec == http::error::header_limit) {
@@ -310,7 +313,7 @@ class GatewayServer::Impl {
       } active{&active_requests_};
 
       record.request_id = std::string(Sv(head.get()["x-request-id"]));
-      if (record.request_id.empty() || record.request_id.size() > 128) record.request_id = NewId("req");
+      if (record.request_id.empty() || record.request_id.size() > 128) record.request_id = NewNonSecretId("req");
       auto length = head.content_length();
       if (length.has_value() && *length > static_cast<uint64_t>(options_.max_body_bytes)) {
         const HttpError too_large = BodyTooLarge(options_.max_body_bytes);
@@ -382,9 +385,9 @@ class GatewayServer::Impl {
     if (authorization.empty()) {
       co_return co_await WriteError(stream, MissingApiKey(), keep_alive, record, metrics_->ForInstance(""));
     }
-    absl::StatusOr<iam::Principal> principal =
-        iam->Authenticate(absl::string_view(authorization.data(), authorization.size()), absl::Now());
-    if (!principal.ok()) {
+    AuthCache& auth = tls_loop->auth;
+    std::shared_ptr<const iam::Principal> principal = auth.Authenticate(iam, A(authorization), absl::Now());
+    if (principal == nullptr) {
       co_return co_await WriteError(stream, InvalidApiKey(), keep_alive, record, metrics_->ForInstance(""));
     }
     record.account_id = principal->subject_id;
@@ -394,9 +397,9 @@ class GatewayServer::Impl {
                                     record, metrics_->ForInstance(""));
     }
     if (models) {
-      if (path == "/v1/models") co_return co_await ListModels(stream, *iam, *principal, *routes, keep_alive, record);
+      if (path == "/v1/models") co_return co_await ListModels(stream, auth, *principal, *routes, keep_alive, record);
       std::string model = PercentDecode(path.substr(11));  // SDKs may encode the model_uri's "://" and "/"
-      auto state = Resolve(*iam, *principal, *routes, model);
+      auto state = Resolve(auth, *principal, *routes, model);
       if (!state.ok()) co_return co_await WriteError(stream, state.error, keep_alive, record, metrics_->ForInstance(""));
       record.instance_id = state.state->route.instance_id();
       co_return co_await WriteJson(stream, http::status::ok, ModelJson(state.state->route).dump(), keep_alive,
@@ -404,29 +407,26 @@ class GatewayServer::Impl {
     }
 
     // The body: only `model` and `stream` matter here; the engine validates the rest.
-    nlohmann::json body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
-      co_return co_await WriteError(
-          stream, BadRequest("We could not parse the JSON body of your request: it must be a JSON object.", "invalid_json"),
-          keep_alive, record, metrics_->ForInstance(""));
-    }
-    auto model_it = body.find("model");
-    if (model_it == body.end() || !model_it->is_string()) {
-      co_return co_await WriteError(
-          stream, BadRequest("You must provide a model parameter (the instance's model_uri or id).", "missing_model"),
-          keep_alive, record, metrics_->ForInstance(""));
-    }
-    bool streaming = false;
-    if (auto s = body.find("stream"); s != body.end() && !s->is_null()) {
-      if (!s->is_boolean()) {
+    CompletionFields fields = ScanCompletionFields(req.body());
+    switch (fields.problem) {
+      case CompletionFields::Problem::kNone:
+        break;
+      case CompletionFields::Problem::kNotAJsonObject:
+        co_return co_await WriteError(
+            stream, BadRequest("We could not parse the JSON body of your request: it must be a JSON object.", "invalid_json"),
+            keep_alive, record, metrics_->ForInstance(""));
+      case CompletionFields::Problem::kNoModel:
+        co_return co_await WriteError(
+            stream, BadRequest("You must provide a model parameter (the instance's model_uri or id).", "missing_model"),
+            keep_alive, record, metrics_->ForInstance(""));
+      case CompletionFields::Problem::kStreamNotBoolean:
         co_return co_await WriteError(stream, BadRequest("`stream` must be a boolean.", "invalid_stream"), keep_alive,
                                       record, metrics_->ForInstance(""));
-      }
-      streaming = s->get<bool>();
     }
+    const bool streaming = fields.stream;
     record.stream = streaming;
-    std::string model = model_it->get<std::string>();
-    auto resolved = Resolve(*iam, *principal, *routes, model);
+    const std::string& model = fields.model;
+    auto resolved = Resolve(auth, *principal, *routes, model);
     if (!resolved.ok()) {
       co_return co_await WriteError(stream, resolved.error, keep_alive, record, metrics_->ForInstance(""));
     }
@@ -449,16 +449,16 @@ class GatewayServer::Impl {
   // without the role there gets 403 whether or not the instance exists; with a bare id an instance the key
   // may not call is indistinguishable from an unknown one (404): neither form reveals an instance to a
   // caller who may not use it.
-  static Resolution Resolve(const iam::IamSnapshot& iam, const iam::Principal& principal, const RouteSnapshot& routes,
+  static Resolution Resolve(AuthCache& auth, const iam::Principal& principal, const RouteSnapshot& routes,
                             const std::string& model) {
     std::optional<ModelRef> ref = ParseModelRef(model);
     if (!ref.has_value()) return {nullptr, ModelNotFound(model)};
-    if (ref->folder_id.has_value() && !iam.Allows(principal, *ref->folder_id, iam::kLanguageModelsCall)) {
+    if (ref->folder_id.has_value() && !auth.MayCall(principal, *ref->folder_id)) {
       return {nullptr, PermissionDenied(model)};
     }
     std::shared_ptr<const InstanceState> state = routes.Find(ref->instance_id);
     if (state == nullptr || (ref->folder_id.has_value() && state->route.folder_id() != *ref->folder_id) ||
-        !iam.Allows(principal, state->route.folder_id(), iam::kLanguageModelsCall)) {
+        !auth.MayCall(principal, state->route.folder_id())) {
       return {nullptr, ModelNotFound(model)};
     }
     return {state, {}};
@@ -497,11 +497,11 @@ class GatewayServer::Impl {
     return m;
   }
 
-  Task<bool> ListModels(beast::tcp_stream& stream, const iam::IamSnapshot& iam, const iam::Principal& principal,
+  Task<bool> ListModels(beast::tcp_stream& stream, AuthCache& auth, const iam::Principal& principal,
                         const RouteSnapshot& routes, bool keep_alive, AccessRecord& record) {
     std::vector<const v1::InstanceRoute*> visible;
     for (const auto& [id, state] : routes.instances) {
-      if (iam.Allows(principal, state->route.folder_id(), iam::kLanguageModelsCall)) visible.push_back(&state->route);
+      if (auth.MayCall(principal, state->route.folder_id())) visible.push_back(&state->route);
     }
     std::sort(visible.begin(), visible.end(), [](auto* a, auto* b) { return a->model_uri() < b->model_uri(); });
     nlohmann::ordered_json out;

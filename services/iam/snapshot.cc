@@ -21,7 +21,8 @@ std::string IndexKey(absl::string_view resource, absl::string_view type, absl::s
 
 }  // namespace
 
-absl::StatusOr<Principal> IamSnapshot::Authenticate(absl::string_view authorization, absl::Time now) const {
+absl::StatusOr<Principal> IamSnapshot::Authenticate(absl::string_view authorization, absl::Time now,
+                                                    std::optional<absl::Time>* expires_at) const {
   absl::StatusOr<std::string> secret = SecretFromAuthorization(authorization);
   if (!secret.ok()) return secret.status();
   auto key = keys_by_hash.find(HashApiKeySecret(*secret));
@@ -31,6 +32,7 @@ absl::StatusOr<Principal> IamSnapshot::Authenticate(absl::string_view authorizat
   if (key->second.expires_at.has_value() && *key->second.expires_at <= now) return BadKey();
   auto account = accounts.find(key->second.account_id);
   if (account == accounts.end()) return BadKey();
+  if (expires_at != nullptr) *expires_at = key->second.expires_at;
   return Principal{.subject_id = key->second.account_id,
                    .subject_type = account->second.type,
                    .key_id = key->second.key_id,

@@ -66,8 +66,10 @@ class IamSnapshot {
   void BuildIndex();
 
   // UNAUTHENTICATED unless `authorization` carries the secret of a live key ("Api-Key <s>" or
-  // "Bearer <s>"). Messages never echo the header.
-  absl::StatusOr<Principal> Authenticate(absl::string_view authorization, absl::Time now) const;
+  // "Bearer <s>"). Messages never echo the header. `expires_at`, when given, receives the key's expiry
+  // (nullopt: none), for callers that cache the answer (the gateway's AuthCache).
+  absl::StatusOr<Principal> Authenticate(absl::string_view authorization, absl::Time now,
+                                         std::optional<absl::Time>* expires_at = nullptr) const;
 
   bool IsCloud(absl::string_view id) const { return clouds.contains(id); }
   bool IsFolder(absl::string_view id) const { return folder_cloud.contains(id); }
