@@ -127,7 +127,7 @@ void AppendMember(std::string& out, std::string_view key, std::string_view value
 // "2026-11-22T08:00:00.123Z". The part up to the seconds is formatted once per second per thread.
 void AppendTimestamp(std::string& out, absl::Time now) {
   thread_local int64_t cached_second = -1;
-  thread_local char cached[32];
+  thread_local char cached[80];  // 20 used; room for any int the compiler imagines
   const int64_t ms = absl::ToUnixMillis(now);
   const int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   if (second != cached_second) {

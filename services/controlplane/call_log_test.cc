@@ -1,27 +1,33 @@
 #include "services/controlplane/call_log.h"
 
-#include <algorithm>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "dedicated/v1/instance_service.pb.h"
 #include "dedicated/v1/node_service.pb.h"
 #include "dedicated/v1/operation_service.pb.h"
 #include "dedicated/v1/resource_service.pb.h"
+#include "services/common/log.h"
 
 namespace dedicated::controlplane {
 namespace {
 
 using ::testing::HasSubstr;
 
+// What reached stderr since CaptureStderr(), the lines still in the log's batch included.
+std::string CapturedLog() {
+  FlushLogs();
+  return testing::internal::GetCapturedStderr();
+}
+
 // The one line LogCall writes, parsed.
 nlohmann::json CaptureLine(const CallRecord& call, const absl::Status& status) {
   testing::internal::CaptureStderr();
   LogCall(call, status, absl::Milliseconds(12.5));
-  std::string out = testing::internal::GetCapturedStderr();
+  std::string out = CapturedLog();
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
   return nlohmann::json::parse(out);
 }
@@ -80,11 +86,11 @@ TEST_F(CallLogTest, SuccessfulHeartbeatIsSilentAtInfoAndShownAtDebug) {
   CallRecord call{.method = "NodeService.Heartbeat", .request_id = "r", .node_id = "dnd-1"};
   testing::internal::CaptureStderr();
   LogCall(call, absl::OkStatus(), absl::Milliseconds(1));
-  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(CapturedLog(), "");
   ASSERT_TRUE(ConfigureLogging("controlplane", "debug"));
   testing::internal::CaptureStderr();
   LogCall(call, absl::OkStatus(), absl::Milliseconds(1));
-  std::string out = testing::internal::GetCapturedStderr();
+  std::string out = CapturedLog();
   EXPECT_THAT(out, HasSubstr(R"("level":"debug")"));
   EXPECT_THAT(out, HasSubstr(R"("node_id":"dnd-1")"));
 }

@@ -38,7 +38,9 @@ out="$(as_app instance get din0000000000000absent 2>&1)" && fail "get of an abse
 code="$(sed -n 's/^error: \([A-Z_]*\):.*/\1/p' <<<"$out")"
 rid="$(sed -n 's/^request id: \([^ ]*\).*/\1/p' <<<"$out")"
 [ -n "$code" ] && [ -n "$rid" ] || fail "dictl printed no error code or request id: $out"
-lines="$(grep -F "\"request_id\":\"$rid\"" "$E2E_DIR/controlplane.log")" || fail "request id $rid not in the controlplane log"
+# Info lines reach the file in batches within ~10 ms (docs/operations.md, "Logs"): wait for it.
+wait_until 5 "the API log line of request $rid" 'grep -qF "\"request_id\":\"$rid\"" "$E2E_DIR/controlplane.log"'
+lines="$(grep -F "\"request_id\":\"$rid\"" "$E2E_DIR/controlplane.log")"
 [ "$(wc -l <<<"$lines")" = 1 ] || fail "request id $rid on more than one line: $lines"
 jq -e --arg sa "$sa" --arg code "$code" '.msg == "rpc" and .level == "info" and .method == "InstanceService.Get"
   and .code == $code and .account_id == $sa and .account_type == "serviceAccount"
@@ -46,8 +48,8 @@ jq -e --arg sa "$sa" --arg code "$code" '.msg == "rpc" and .level == "info" and 
   fail "API log line lacks a field: $lines"
 # A successful call is logged too.
 as_app instance list --folder "$E2E_FOLDER" >/dev/null
-grep -F '"method":"InstanceService.List"' "$E2E_DIR/controlplane.log" | grep -qF "\"account_id\":\"$sa\"" ||
-  fail "no API log line for the viewer's List"
+wait_until 5 "the API log line of the viewer's List" \
+  'grep -F "\"method\":\"InstanceService.List\"" "$E2E_DIR/controlplane.log" | grep -qF "\"account_id\":\"$sa\""'
 
 log "revoked: refused on the next call"
 dictl access-binding remove --folder "$E2E_FOLDER" --role ai.models.viewer --subject "serviceAccount:$sa" >/dev/null \

@@ -1,10 +1,10 @@
 // The controlplane in-process on a real PostgreSQL, spoken to through the real generated gRPC clients:
 // health, metadata handling, error codes on the wire, and a full lifecycle with a node that talks
 // NodeService the way node-agent does (assignment stream, reports).
-#include <grpcpp/grpcpp.h>
-
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -17,6 +17,7 @@
 #include "dedicated/v1/operation_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/catalog/catalog.h"
+#include "services/common/log.h"
 #include "services/controlplane/bootstrap.h"
 #include "services/controlplane/controlplane.h"
 #include "services/storage/testing/test_database.h"
@@ -231,6 +232,7 @@ TEST_F(GrpcApiTest, EveryCallLogsOneLineWithItsRequestIdAndNeverASecret) {
   wrong_ctx->AddMetadata("x-request-id", "it-wrong-key");
   EXPECT_EQ(models_->List(wrong_ctx.get(), v1::ListModelsRequest(), &models).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
+  FlushLogs();  // info lines are written in batches (services/common/log.h)
   const std::string err = testing::internal::GetCapturedStderr();
 
   std::map<std::string, nlohmann::json> by_request;
@@ -307,7 +309,8 @@ TEST_F(GrpcApiTest, ConcurrentGetsEachGetTheirOwnAnswer) {
   }
   {
     absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(+[](int* d) { return *d == kCalls; }, &done));
+    mu.Await(absl::Condition(
+        +[](int* d) { return *d == kCalls; }, &done));
   }
   for (int i = 0; i < kCalls; ++i) {
     if (i % 6 == 5) {
