@@ -68,11 +68,15 @@ constexpr Sql kBumpNode{"node_bump_version",
 constexpr Sql kFreeGpus{"nodes_with_free_gpus", R"sql(
   SELECT id, name, free_gpus FROM nodes
   WHERE state = 'READY' AND NOT drained AND gpu_type = $1 AND free_gpus > 0 ORDER BY name)sql"};
-// Index nodes_best_fit: the first `limit` nodes in best-fit order.
+// Index nodes_best_fit: the first `limit` nodes in best-fit order that no one else holds, locked. SKIP
+// LOCKED: a node another placer is taking from (its take's trigger holds the row until that placer
+// commits) is passed over for the next best instead of queueing behind that placer. In READ COMMITTED a
+// row changed since the snapshot is rechecked on its newest version, so free_gpus is current.
 constexpr Sql kBestFitGpus{"nodes_best_fit", R"sql(
   SELECT id, name, free_gpus FROM nodes
   WHERE state = 'READY' AND NOT drained AND gpu_type = $1 AND free_gpus >= $2
-  ORDER BY free_gpus, name LIMIT $3)sql"};
+    AND id <> ALL(string_to_array($4, ','))
+  ORDER BY free_gpus, name LIMIT $3 FOR UPDATE SKIP LOCKED)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(
   INSERT INTO replicas (id, instance_id, ordinal, node_id, configuration, desired_state, state)
   VALUES ($1, $2, $3, $4, $5, 'RUNNING', 'PENDING'))sql"};
@@ -189,10 +193,10 @@ std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::str
   return out;
 }
 
-std::vector<FreeGpus> ReadBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
-                                       int limit) {
+std::vector<FreeGpus> LockBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
+                                       int limit, const std::set<std::string>& excluded) {
   std::vector<FreeGpus> out;
-  for (const auto& r : db.Exec(tx, kBestFitGpus, gpu_type, min_free, limit)) {
+  for (const auto& r : db.Exec(tx, kBestFitGpus, gpu_type, min_free, limit, absl::StrJoin(excluded, ","))) {
     out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int>()});
   }
   return out;

@@ -60,9 +60,11 @@ struct FreeGpus {
 };
 std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type);
 // The first `limit` nodes of a type with at least `min_free` free GPUs, fewest free first (best fit, then
-// name), from an index: what placement usually needs, without reading the whole fleet.
-std::vector<FreeGpus> ReadBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
-                                       int limit);
+// name), leaving out `excluded` and nodes another transaction holds, locked (FOR UPDATE SKIP LOCKED,
+// never waits): what placement usually needs, from an index, without reading the whole fleet. Fewer
+// rows than `limit` do not mean no capacity (held nodes are skipped): only ReadFreeGpus can say that.
+std::vector<FreeGpus> LockBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
+                                       int limit, const std::set<std::string>& excluded);
 
 // Inserts a replica on `node_id` holding `gpu_count` of its free GPUs (the lowest indices). ABORTED if
 // fewer are free now (taken concurrently).
