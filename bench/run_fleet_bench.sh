@@ -112,12 +112,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 source "$(dirname "${BASH_SOURCE[0]}")/cpu_lib.sh"
+# The idle fleet's own cost, per process, and the machine's: the machine figure alone includes whatever
+# else runs on the VM (another engineer's build read as a costlier fleet once).
 idle_busy() {
-  local m0 t0 m1 t1
+  local m0 t0 m1 t1 cp0 pg0 sim0 cp1 pg1 sim1 s=10
   read -r m0 t0 < <(machine_ticks)
-  sleep 2
+  cp0="$(proc_ticks "${controlplane_pid}")" pg0="$(pg_ticks)" sim0="$(proc_ticks "${sim_pid}")"
+  sleep "${s}"
   read -r m1 t1 < <(machine_ticks)
-  awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }'
+  cp1="$(proc_ticks "${controlplane_pid}")" pg1="$(pg_ticks)" sim1="$(proc_ticks "${sim_pid}")"
+  printf 'controlplane %s, postgres %s, fleet_sim %s; machine %s' "$(cores $((cp1 - cp0)) "${s}")" \
+    "$(cores $((pg1 - pg0)) "${s}")" "$(cores $((sim1 - sim0)) "${s}")" \
+    "$(awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }')"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -187,7 +193,7 @@ sed 's/^/  /' "${run_dir}/fleet_sim.log"
 # Idle fleet: heartbeats only. What the machine spends on them is the floor under the Create run.
 sleep 3
 busy_before="$(idle_busy)"
-log "with the idle fleet (heartbeats only): ${busy_before} of ${ncpu} cores busy"
+log "with the idle fleet (heartbeats only), cores busy: ${busy_before} of ${ncpu}"
 psql_fleet -c "SELECT pg_stat_statements_reset()" >/dev/null
 
 cp0="$(proc_ticks "${controlplane_pid}")"
@@ -225,7 +231,7 @@ echo
 printf 'CPU during the run (%.1f s, cores): controlplane %s, postgres %s, fleet_sim %s, fleet_load %s, machine busy %s of %s\n' \
   "${wall}" "$(cores $((cp1 - cp0)) "${wall}")" "$(cores $((pg1 - pg0)) "${wall}")" "$(cores $((sim1 - sim0)) "${wall}")" \
   "$(r client_cpu_cores)" "$(awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }')" "${ncpu}"
-echo "idle fleet before the run: ${busy_before} of ${ncpu} cores busy"
+echo "idle fleet before the run (heartbeats only), cores busy: ${busy_before} of ${ncpu}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "PostgreSQL, top statements by total time during the run (pg_stat_statements):"
 psql_fleet -P pager=off -c "

@@ -35,7 +35,7 @@ constexpr Sql kTrimGpus{"gpus_trim", "DELETE FROM gpus WHERE node_id = $1 AND gp
 // then what the database knows of the replicas the agent reports ($2, ids joined by ','; NULLs when none
 // match). A plain UPDATE, so the row is written once: locking it first (to read its state before the
 // update) wrote it twice, 3 WAL records per beat instead of 2, and made the idle fleet's PostgreSQL time per
-// heartbeat 4.6x that of the earlier separate UPDATE (docs/benchmarks.md, issue 4, third session). No row
+// heartbeat 3-4.6x that of the earlier separate UPDATE (docs/benchmarks.md, issue 4, third session). No row
 // when the node is DOWN (also when the node monitor marked it DOWN meanwhile: READ COMMITTED rechecks
 // `state` on the newest version) or unknown: kHeartbeatBack then.
 constexpr Sql kHeartbeat{"node_heartbeat", R"sql(
