@@ -112,12 +112,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 source "$(dirname "${BASH_SOURCE[0]}")/cpu_lib.sh"
+# The idle fleet's own cost, per process, and the machine's: the machine figure alone includes whatever
+# else runs on the VM (another engineer's build read as a costlier fleet once).
 idle_busy() {
-  local m0 t0 m1 t1
+  local m0 t0 m1 t1 cp0 pg0 sim0 cp1 pg1 sim1 s=10
   read -r m0 t0 < <(machine_ticks)
-  sleep 2
+  cp0="$(proc_ticks "${controlplane_pid}")" pg0="$(pg_ticks)" sim0="$(proc_ticks "${sim_pid}")"
+  sleep "${s}"
   read -r m1 t1 < <(machine_ticks)
-  awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }'
+  cp1="$(proc_ticks "${controlplane_pid}")" pg1="$(pg_ticks)" sim1="$(proc_ticks "${sim_pid}")"
+  printf 'controlplane %s, postgres %s, fleet_sim %s; machine %s' "$(cores $((cp1 - cp0)) "${s}")" \
+    "$(cores $((pg1 - pg0)) "${s}")" "$(cores $((sim1 - sim0)) "${s}")" \
+    "$(awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }')"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -130,9 +136,15 @@ run_dir="$(mktemp -d /tmp/di-fleet.XXXXXX)"
 chmod 0755 "${run_dir}"
 di_pg_start "${run_dir}/pg"
 # pg_stat_statements shows where PostgreSQL's time goes (it needs a restart to load).
+# autovacuum_naptime: the run starts on empty tables, and a connection's prepared statements switch to a
+# cached generic plan after 5 executions; planned on an empty table that plan is a sequential scan, and
+# only an ANALYZE replaces it. With the default 1 min nap none ran during a run, so a step's instance
+# lock cost 2.4-2.7 ms (a scan of the whole table) in some runs and 0.07 ms in others, depending on when
+# each connection cached its plan. A deployed database has statistics; a short nap gives the run them too.
 _di_pg_as_owner tee -a "${run_dir}/pg/data/postgresql.conf" >/dev/null <<'CONF'
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
+autovacuum_naptime = 2s
 CONF
 _di_pg_as_owner "${PG_BIN}/pg_ctl" restart -D "${run_dir}/pg/data" -l "${run_dir}/pg/postgres.log" \
   -o "-p ${DI_PG_PORT}" -w -t 60 >/dev/null
@@ -187,7 +199,7 @@ sed 's/^/  /' "${run_dir}/fleet_sim.log"
 # Idle fleet: heartbeats only. What the machine spends on them is the floor under the Create run.
 sleep 3
 busy_before="$(idle_busy)"
-log "with the idle fleet (heartbeats only): ${busy_before} of ${ncpu} cores busy"
+log "with the idle fleet (heartbeats only), cores busy: ${busy_before} of ${ncpu}"
 psql_fleet -c "SELECT pg_stat_statements_reset()" >/dev/null
 
 cp0="$(proc_ticks "${controlplane_pid}")"
@@ -225,7 +237,7 @@ echo
 printf 'CPU during the run (%.1f s, cores): controlplane %s, postgres %s, fleet_sim %s, fleet_load %s, machine busy %s of %s\n' \
   "${wall}" "$(cores $((cp1 - cp0)) "${wall}")" "$(cores $((pg1 - pg0)) "${wall}")" "$(cores $((sim1 - sim0)) "${wall}")" \
   "$(r client_cpu_cores)" "$(awk -v b=$((m1 - m0)) -v t=$((t1 - t0)) -v n="${ncpu}" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }')" "${ncpu}"
-echo "idle fleet before the run: ${busy_before} of ${ncpu} cores busy"
+echo "idle fleet before the run (heartbeats only), cores busy: ${busy_before} of ${ncpu}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "PostgreSQL, top statements by total time during the run (pg_stat_statements):"
 psql_fleet -P pager=off -c "

@@ -1,7 +1,6 @@
 #include "services/controlplane/node_store.h"
 
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
@@ -31,13 +30,22 @@ constexpr Sql kEnsureGpus{"gpus_ensure", R"sql(
   INSERT INTO gpus (node_id, gpu_index) SELECT $1, g FROM generate_series(0, $2 - 1) AS g
   ON CONFLICT DO NOTHING)sql"};
 // GPUs beyond a shrunken count go away unless a replica still holds them.
-constexpr Sql kTrimGpus{"gpus_trim",
-                        "DELETE FROM gpus WHERE node_id = $1 AND gpu_index >= $2 AND replica_id IS NULL"};
-// A heartbeat in one statement: it records the beat (a DOWN node becomes READY again) and returns the
-// state the node had (DOWN: this beat brought it back), then what the database knows of the replicas the
-// agent reports ($2, ids joined by ','; NULLs when none match). The node's row is locked first so that
-// the node monitor's DOWN and this READY are seen in one order.
+constexpr Sql kTrimGpus{"gpus_trim", "DELETE FROM gpus WHERE node_id = $1 AND gpu_index >= $2 AND replica_id IS NULL"};
+// A heartbeat in one statement: it records the beat of a node that is not DOWN and returns its state,
+// then what the database knows of the replicas the agent reports ($2, ids joined by ','; NULLs when none
+// match). A plain UPDATE, so the row is written once: locking it first (to read its state before the
+// update) wrote it twice, 3 WAL records per beat instead of 2, and made the idle fleet's PostgreSQL time per
+// heartbeat 3-4.6x that of the earlier separate UPDATE (docs/benchmarks.md, issue 4, third session). No row
+// when the node is DOWN (also when the node monitor marked it DOWN meanwhile: READ COMMITTED rechecks
+// `state` on the newest version) or unknown: kHeartbeatBack then.
 constexpr Sql kHeartbeat{"node_heartbeat", R"sql(
+  WITH beat AS (UPDATE nodes SET last_heartbeat_at = di_now() WHERE id = $1 AND state <> 'DOWN' RETURNING state)
+  SELECT beat.state, r.id, r.instance_id, r.desired_state, r.state, r.endpoint, r.status_message
+  FROM beat LEFT JOIN replicas r ON r.node_id = $1 AND r.id = ANY(string_to_array($2, ',')))sql"};
+// The rare heartbeat of a DOWN node (or an unknown one): as kHeartbeat, but it brings the node back to
+// READY and returns the state the node had (DOWN: this beat brought it back). The node's row is locked
+// first so that the node monitor's DOWN and this READY are seen in one order.
+constexpr Sql kHeartbeatBack{"node_heartbeat_back", R"sql(
   WITH old AS (SELECT id, state FROM nodes WHERE id = $1 FOR UPDATE),
        beat AS (UPDATE nodes n SET last_heartbeat_at = di_now(),
                                    state = CASE WHEN n.state = 'DOWN' THEN 'READY' ELSE n.state END
@@ -60,11 +68,15 @@ constexpr Sql kBumpNode{"node_bump_version",
 constexpr Sql kFreeGpus{"nodes_with_free_gpus", R"sql(
   SELECT id, name, free_gpus FROM nodes
   WHERE state = 'READY' AND NOT drained AND gpu_type = $1 AND free_gpus > 0 ORDER BY name)sql"};
-// Index nodes_best_fit: the first `limit` nodes in best-fit order.
+// Index nodes_best_fit: the first `limit` nodes in best-fit order that no one else holds, locked. SKIP
+// LOCKED: a node another placer is taking from (its take's trigger holds the row until that placer
+// commits) is passed over for the next best instead of queueing behind that placer. In READ COMMITTED a
+// row changed since the snapshot is rechecked on its newest version, so free_gpus is current.
 constexpr Sql kBestFitGpus{"nodes_best_fit", R"sql(
   SELECT id, name, free_gpus FROM nodes
   WHERE state = 'READY' AND NOT drained AND gpu_type = $1 AND free_gpus >= $2
-  ORDER BY free_gpus, name LIMIT $3)sql"};
+    AND id <> ALL(string_to_array($4, ','))
+  ORDER BY free_gpus, name LIMIT $3 FOR UPDATE SKIP LOCKED)sql"};
 constexpr Sql kInsertReplica{"replica_insert", R"sql(
   INSERT INTO replicas (id, instance_id, ordinal, node_id, configuration, desired_state, state)
   VALUES ($1, $2, $3, $4, $5, 'RUNNING', 'PENDING'))sql"};
@@ -115,9 +127,8 @@ std::vector<int> ParseIndices(const std::string& csv) {
 
 absl::StatusOr<std::string> RegisterNode(pqxx::work& tx, DbSession& db, const dedicated::v1::RegisterNodeRequest& req,
                                          const std::string& new_id) {
-  pqxx::result r = db.Exec(tx, kUpsertNode, new_id, req.name(), req.gpu_type(), req.gpu_count(),
-                           req.gpu_memory_bytes(), LabelsJson(req.labels()), req.address(), req.engine_kind(),
-                           req.agent_version());
+  pqxx::result r = db.Exec(tx, kUpsertNode, new_id, req.name(), req.gpu_type(), req.gpu_count(), req.gpu_memory_bytes(),
+                           LabelsJson(req.labels()), req.address(), req.engine_kind(), req.agent_version());
   std::string id = r[0][0].as<std::string>();
   db.Exec(tx, kEnsureGpus, id, req.gpu_count());
   db.Exec(tx, kTrimGpus, id, req.gpu_count());
@@ -157,7 +168,8 @@ std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, con
   if (status.state() == dedicated::v1::ReplicaStatus::STATE_UNSPECIFIED) return instance_id;
   if (desired == "STOPPED" && (state == "STOPPED" || state == "FAILED")) {
     // The engine is gone: the replica and its GPU reservation go with it.
-    RecordTransition(tx, db, instance_id, status.replica_id(), configuration, old_state, "DELETED", "", status.message());
+    RecordTransition(tx, db, instance_id, status.replica_id(), configuration, old_state, "DELETED", "",
+                     status.message());
     db.Exec(tx, kDeleteReplica, status.replica_id());
     db.Exec(tx, kBumpNode, node_id);
     return instance_id;
@@ -181,18 +193,17 @@ std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::str
   return out;
 }
 
-std::vector<FreeGpus> ReadBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
-                                       int limit) {
+std::vector<FreeGpus> LockBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
+                                       int limit, const std::set<std::string>& excluded) {
   std::vector<FreeGpus> out;
-  for (const auto& r : db.Exec(tx, kBestFitGpus, gpu_type, min_free, limit)) {
+  for (const auto& r : db.Exec(tx, kBestFitGpus, gpu_type, min_free, limit, absl::StrJoin(excluded, ","))) {
     out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int>()});
   }
   return out;
 }
 
-absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,
-                           const std::string& instance_id, const std::string& configuration, int ordinal,
-                           const std::string& node_id, int gpu_count) {
+absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id, const std::string& instance_id,
+                           const std::string& configuration, int ordinal, const std::string& node_id, int gpu_count) {
   db.Exec(tx, kInsertReplica, replica_id, instance_id, ordinal, node_id, configuration);
   pqxx::result r = db.Exec(tx, kTakeGpus, replica_id, node_id, gpu_count);
   if (r.affected_rows() != static_cast<size_t>(gpu_count)) {
@@ -261,7 +272,8 @@ std::vector<std::string> DropLostReplicas(pqxx::work& tx, DbSession& db, const s
     if (!node_down && replica.state != "FAILED") continue;
     std::string why = node_down ? "node down" : absl::StrCat("engine failed: ", replica.status_message);
     lost.push_back(absl::StrCat("replica ", replica.ordinal, " on node ", replica.node_id, ": ", why));
-    RecordTransition(tx, db, instance_id, replica.id, replica.configuration, replica.state, "DELETED", operation_id, why);
+    RecordTransition(tx, db, instance_id, replica.id, replica.configuration, replica.state, "DELETED", operation_id,
+                     why);
     db.Exec(tx, kDeleteReplica, replica.id);
     db.Exec(tx, kBumpNode, replica.node_id);
   }
@@ -346,7 +358,9 @@ ReportNews FindNews(pqxx::transaction_base& tx, DbSession& db, const std::string
 absl::StatusOr<HeartbeatNews> TouchHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
                                              const Statuses& statuses) {
   auto by_id = StatusesById(statuses);
-  pqxx::result r = db.Exec(tx, kHeartbeat, node_id, JoinIds(by_id));
+  const std::string ids = JoinIds(by_id);
+  pqxx::result r = db.Exec(tx, kHeartbeat, node_id, ids);
+  if (r.empty()) r = db.Exec(tx, kHeartbeatBack, node_id, ids);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("node ", node_id, " not found; register again"));
   HeartbeatNews out;
   out.came_back = r[0][0].as<std::string>() == "DOWN";
@@ -366,13 +380,15 @@ std::map<std::string, std::string> LockInstances(pqxx::work& tx, DbSession& db,
 
 std::vector<std::string> SilentNodes(pqxx::work& tx, DbSession& db, absl::Duration timeout) {
   std::vector<std::string> out;
-  for (const auto& r : db.Exec(tx, kSilentNodes, absl::ToInt64Milliseconds(timeout))) out.push_back(r[0].as<std::string>());
+  for (const auto& r : db.Exec(tx, kSilentNodes, absl::ToInt64Milliseconds(timeout)))
+    out.push_back(r[0].as<std::string>());
   return out;
 }
 
 std::vector<std::string> MarkSilentNodesDown(pqxx::work& tx, DbSession& db, absl::Duration timeout) {
   std::vector<std::string> out;
-  for (const auto& r : db.Exec(tx, kMarkDown, absl::ToInt64Milliseconds(timeout))) out.push_back(r[0].as<std::string>());
+  for (const auto& r : db.Exec(tx, kMarkDown, absl::ToInt64Milliseconds(timeout)))
+    out.push_back(r[0].as<std::string>());
   return out;
 }
 

@@ -3,11 +3,10 @@
 
 #include <map>
 #include <optional>
+#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -61,15 +60,16 @@ struct FreeGpus {
 };
 std::vector<FreeGpus> ReadFreeGpus(pqxx::work& tx, DbSession& db, const std::string& gpu_type);
 // The first `limit` nodes of a type with at least `min_free` free GPUs, fewest free first (best fit, then
-// name), from an index: what placement usually needs, without reading the whole fleet.
-std::vector<FreeGpus> ReadBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
-                                       int limit);
+// name), leaving out `excluded` and nodes another transaction holds, locked (FOR UPDATE SKIP LOCKED,
+// never waits): what placement usually needs, from an index, without reading the whole fleet. Fewer
+// rows than `limit` do not mean no capacity (held nodes are skipped): only ReadFreeGpus can say that.
+std::vector<FreeGpus> LockBestFitNodes(pqxx::work& tx, DbSession& db, const std::string& gpu_type, int min_free,
+                                       int limit, const std::set<std::string>& excluded);
 
 // Inserts a replica on `node_id` holding `gpu_count` of its free GPUs (the lowest indices). ABORTED if
 // fewer are free now (taken concurrently).
-absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id,
-                           const std::string& instance_id, const std::string& configuration, int ordinal,
-                           const std::string& node_id, int gpu_count);
+absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& replica_id, const std::string& instance_id,
+                           const std::string& configuration, int ordinal, const std::string& node_id, int gpu_count);
 
 // Asks the agents to stop every replica of the instance and deletes the replicas that are already stopped,
 // failed, never started, on a DOWN node, or stuck stopping longer than `stop_timeout` (their GPUs are freed
@@ -125,15 +125,16 @@ struct ReportNews {
 };
 ReportNews FindNews(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
                     const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses);
-// A node's heartbeat and the news in the statuses it carries, in one statement (no transaction needed;
-// run it under DbSession::Autocommit). came_back: the node was DOWN and is READY again. NOT_FOUND when the
-// node is unknown (the agent should register again).
+// A node's heartbeat and the news in the statuses it carries, in one statement (two for a DOWN node; no transaction
+// needed; run it under DbSession::Autocommit). came_back: the node was DOWN and is READY again. NOT_FOUND when the node
+// is unknown (the agent should register again).
 struct HeartbeatNews {
   bool came_back = false;
   ReportNews news;
 };
-absl::StatusOr<HeartbeatNews> TouchHeartbeat(pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
-                                             const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses);
+absl::StatusOr<HeartbeatNews> TouchHeartbeat(
+    pqxx::transaction_base& tx, DbSession& db, const std::string& node_id,
+    const google::protobuf::RepeatedPtrField<dedicated::v1::ReplicaStatus>& statuses);
 // SELECT ... FOR UPDATE of the instances, in id order. Returns each one's status (as locked).
 std::map<std::string, std::string> LockInstances(pqxx::work& tx, DbSession& db,
                                                  const std::set<std::string>& instance_ids);

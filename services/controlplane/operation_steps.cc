@@ -104,8 +104,8 @@ absl::StatusOr<StepOutcome> OperationSteps::Provision(pqxx::work& tx, DbSession&
     FinishOperationWithResponse(tx, db, op.proto.id(), owner, PackAny(instance.proto));
     return Finished("ok", false);
   }
-  std::string progress = absl::StrCat("loading the model: ", ready, " of ", instance.proto.replica_count(),
-                                      " replicas ready");
+  std::string progress =
+      absl::StrCat("loading the model: ", ready, " of ", instance.proto.replica_count(), " replicas ready");
   if (instance.proto.status_message() != progress) {
     DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, instance.status, progress, op.proto.id()));
   }
@@ -146,8 +146,6 @@ absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, cons
   for (int ordinal = 0; static_cast<int64_t>(missing.size()) < count - have; ++ordinal) {
     if (!taken_ordinals.contains(ordinal)) missing.push_back(ordinal);
   }
-  // Optimistic: decide on an unlocked view; InsertReplica's take of the chosen GPUs fails with ABORTED
-  // (and the step's transaction is retried on a fresh view) if a concurrent placer took one first.
   const PlacementRequest request{.instance_id = instance.proto.id(),
                                  .gpu_type = config->gpu_type(),
                                  .gpus_per_replica = need,
@@ -158,24 +156,19 @@ absl::Status OperationSteps::PlaceReplicasOf(pqxx::work& tx, DbSession& db, cons
     for (FreeGpus& f : free) nodes.push_back({f.node_id, f.node_name, config->gpu_type(), f.free});
     return nodes;
   };
-  // Usually the best-fit head of the fleet decides: with `replicas + nodes in use` candidates, the first
-  // `replicas` nodes not in use are among them, and kTieCandidates more let ties spread (placement.h
-  // rule 4). When that is not enough (too few unused nodes fit, so spreading gives way to sharing) or
-  // nothing fits, decide on the whole fleet, which also gives RESOURCE_EXHAUSTED its summary of what is
-  // free.
-  constexpr int kTieCandidates = 32;
-  absl::StatusOr<std::vector<ReplicaPlacement>> head = PlaceReplicas(
-      to_capacity(ReadBestFitNodes(tx, db, config->gpu_type(), need,
-                                   static_cast<int>(missing.size() + used_nodes.size()) + kTieCandidates)),
-      request);
-  bool shares = false;
-  if (head.ok()) {
-    std::set<std::string> seen = used_nodes;
-    for (const ReplicaPlacement& p : *head) shares = shares || !seen.insert(p.node_id).second;
-  }
+  // Usually the best-fit head of the fleet decides: one node per missing replica, not in use by the
+  // instance (spread), locked with SKIP LOCKED. Concurrent placers thus hold different nodes (the next
+  // best when the best is held) instead of queueing on one node's row, and the takes below wait for no
+  // one. When the head has fewer nodes than replicas (spreading must give way, nothing fits, or the
+  // fitting nodes are held by other placers), decide on the whole fleet's unlocked view: that is what
+  // says RESOURCE_EXHAUSTED (with its summary of what is free), and its takes wait for a held node as
+  // before; InsertReplica's take still fails with ABORTED (the step's transaction is retried on a fresh
+  // view) if a GPU it chose went meanwhile.
+  std::vector<NodeCapacity> head =
+      to_capacity(LockBestFitNodes(tx, db, config->gpu_type(), need, static_cast<int>(missing.size()), used_nodes));
   std::vector<ReplicaPlacement> placements;
-  if (head.ok() && !shares) {
-    placements = *std::move(head);
+  if (head.size() == missing.size()) {
+    DI_ASSIGN_OR_RETURN(placements, PlaceReplicas(std::move(head), request));
   } else {
     DI_ASSIGN_OR_RETURN(placements, PlaceReplicas(to_capacity(ReadFreeGpus(tx, db, config->gpu_type())), request));
   }
@@ -275,10 +268,9 @@ absl::StatusOr<StepOutcome> OperationSteps::Repair(pqxx::work& tx, DbSession& db
     absl::Status placed = PlaceMissingReplicas(tx, db, instance);
     if (placed.code() == absl::StatusCode::kResourceExhausted) {
       // Unlike a Create, a repair waits for capacity (a node may come back) until its deadline.
-      DI_RETURN_IF_ERROR(ShowRepairProgress(tx, db, instance, now.ready,
-                                            absl::StrCat("waiting for capacity to replace lost replicas: ",
-                                                         placed.message()),
-                                            op.proto.id()));
+      DI_RETURN_IF_ERROR(ShowRepairProgress(
+          tx, db, instance, now.ready,
+          absl::StrCat("waiting for capacity to replace lost replicas: ", placed.message()), op.proto.id()));
       return Again(absl::Seconds(5), !lost.empty());
     }
     DI_RETURN_IF_ERROR(placed);
@@ -369,8 +361,8 @@ absl::StatusOr<StepOutcome> OperationSteps::Roll(pqxx::work& tx, DbSession& db, 
       return RollBack(tx, db, op, instance, owner, placed.code(), absl::StrCat(placed.message(), "; rolled back"));
     }
     DI_RETURN_IF_ERROR(placed);
-    DI_RETURN_IF_ERROR(ShowRollProgress(tx, db, instance, absl::StrCat("updating to ", goal, ": placed new replicas"),
-                                        op.proto.id()));
+    DI_RETURN_IF_ERROR(
+        ShowRollProgress(tx, db, instance, absl::StrCat("updating to ", goal, ": placed new replicas"), op.proto.id()));
     return Again(absl::Seconds(1), /*assignments_changed=*/true);
   }
   if (ready < target.replica_count()) {
@@ -388,9 +380,9 @@ absl::StatusOr<StepOutcome> OperationSteps::Roll(pqxx::work& tx, DbSession& db, 
                                                                 .drain_grace = config_->drain_grace,
                                                                 .stop_timeout = config_->stop_timeout});
   if (remaining > 0) {
-    DI_RETURN_IF_ERROR(ShowRollProgress(
-        tx, db, instance, absl::StrCat("updating to ", goal, ": retiring ", remaining, " old replica(s)"),
-        op.proto.id()));
+    DI_RETURN_IF_ERROR(ShowRollProgress(tx, db, instance,
+                                        absl::StrCat("updating to ", goal, ": retiring ", remaining, " old replica(s)"),
+                                        op.proto.id()));
     return Again(kReleasePoll, true);
   }
   instance.proto.set_configuration(target.configuration());
@@ -461,8 +453,8 @@ absl::Status ReconcileActiveInstance(pqxx::work& tx, DbSession& db, const std::s
                   .response = std::nullopt,
                   .timeout = repair_timeout};
   DI_RETURN_IF_ERROR(InsertOperation(tx, db, op).status());
-  return ShowRepairProgress(tx, db, *instance, ready,
-                            absl::StrCat("moving replicas: ", absl::StrJoin(problems, "; ")), op_id);
+  return ShowRepairProgress(tx, db, *instance, ready, absl::StrCat("moving replicas: ", absl::StrJoin(problems, "; ")),
+                            op_id);
 }
 
 }  // namespace dedicated::controlplane

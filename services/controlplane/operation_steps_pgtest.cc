@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "absl/time/clock.h"
 #include "google/protobuf/empty.pb.h"
 #include "services/controlplane/node_store.h"
 #include "services/controlplane/operation_store.h"
@@ -24,7 +27,9 @@ class OperationStepsTest : public testing::ControlplaneFixture {
   v1::Operation Start(const std::string& id) {
     return *api_.Start(session_, rc_, ForInstance<v1::StartInstanceRequest>(id));
   }
-  v1::Operation Stop(const std::string& id) { return *api_.Stop(session_, rc_, ForInstance<v1::StopInstanceRequest>(id)); }
+  v1::Operation Stop(const std::string& id) {
+    return *api_.Stop(session_, rc_, ForInstance<v1::StopInstanceRequest>(id));
+  }
   v1::Operation Delete(const std::string& id) {
     return *api_.Delete(session_, rc_, ForInstance<v1::DeleteInstanceRequest>(id));
   }
@@ -45,14 +50,17 @@ class OperationStepsTest : public testing::ControlplaneFixture {
   }
   // Marks `node` DOWN the way the node monitor does, and reconciles its instances.
   void MarkDown(const std::string& node) {
-    ASSERT_TRUE(session_.InTransaction("down", [&](pqxx::work& tx, storage::DbSession& db) -> absl::Status {
-      tx.exec_params("UPDATE nodes SET state = 'DOWN' WHERE id = $1", node);
-      for (const std::string& instance : InstancesOnNodes(tx, db, {node})) {
-        absl::Status s = ReconcileActiveInstance(tx, db, instance, absl::Minutes(15));
-        if (!s.ok()) return s;
-      }
-      return absl::OkStatus();
-    }).ok());
+    ASSERT_TRUE(session_
+                    .InTransaction("down",
+                                   [&](pqxx::work& tx, storage::DbSession& db) -> absl::Status {
+                                     tx.exec_params("UPDATE nodes SET state = 'DOWN' WHERE id = $1", node);
+                                     for (const std::string& instance : InstancesOnNodes(tx, db, {node})) {
+                                       absl::Status s = ReconcileActiveInstance(tx, db, instance, absl::Minutes(15));
+                                       if (!s.ok()) return s;
+                                     }
+                                     return absl::OkStatus();
+                                   })
+                    .ok());
   }
 };
 
@@ -178,6 +186,40 @@ TEST_F(OperationStepsTest, ReplicasSpreadAcrossNodes) {
   EXPECT_EQ(Scalar("SELECT count(DISTINCT node_id) FROM replicas"), 2);
 }
 
+// A node another transaction holds (a concurrent placer taking from it) is passed over for the next best
+// fit instead of waited for; once free again, best fit picks it.
+TEST_F(OperationStepsTest, PlacementPassesOverANodeAnotherPlacerHolds) {
+  std::string small = RegisterNode("node-1", 2);
+  std::string big = RegisterNode("node-2", 8);
+  pqxx::connection other(db_.dsn());
+  pqxx::work hold(other);
+  hold.exec_params("SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE", small);
+  CreateInstance("while-held");
+  DriveSteps();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM replicas WHERE node_id = '" + big + "'"), 1);
+  hold.abort();
+  CreateInstance("after");
+  DriveSteps();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM replicas WHERE node_id = '" + small + "'"), 1);
+}
+
+// When the only node that fits is held, placement waits for it rather than calling the fleet full.
+TEST_F(OperationStepsTest, PlacementWaitsForAHeldNodeWhenNothingElseFits) {
+  std::string node = RegisterNode("node-1", 1);
+  pqxx::connection other(db_.dsn());
+  pqxx::work hold(other);
+  hold.exec_params("SELECT 1 FROM nodes WHERE id = $1 FOR UPDATE", node);
+  std::thread release([&hold] {
+    absl::SleepFor(absl::Milliseconds(300));
+    hold.commit();
+  });
+  v1::Operation op = CreateInstance("waits");
+  DriveSteps();
+  release.join();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM replicas WHERE node_id = '" + node + "'"), 1);
+  EXPECT_FALSE(GetOp(op.id()).has_error()) << GetOp(op.id()).error().message();
+}
+
 TEST_F(OperationStepsTest, FailedEngineFailsTheOperationWithItsMessage) {
   std::string node = RegisterNode("node-1", 8);
   v1::Operation op = CreateInstance("inst");
@@ -293,12 +335,15 @@ TEST_F(OperationStepsTest, AStepWithALostLeaseChangesNothing) {
   RegisterNode("node-1", 8);
   v1::Operation op = CreateInstance("inst");
   std::vector<std::string> claimed;
-  ASSERT_TRUE(session_.InTransaction("claim", [&](pqxx::work& tx, storage::DbSession& db) {
-    claimed = ClaimOperations(tx, db, "worker-a", absl::Seconds(30), 1);
-    // Another worker took over after worker-a's lease lapsed.
-    tx.exec("UPDATE operations SET lease_owner = 'worker-b'");
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(session_
+                  .InTransaction("claim",
+                                 [&](pqxx::work& tx, storage::DbSession& db) {
+                                   claimed = ClaimOperations(tx, db, "worker-a", absl::Seconds(30), 1);
+                                   // Another worker took over after worker-a's lease lapsed.
+                                   tx.exec("UPDATE operations SET lease_owner = 'worker-b'");
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
   ASSERT_EQ(claimed.size(), 1u);
   absl::Status s = session_.InTransaction("step", [&](pqxx::work& tx, storage::DbSession& db) {
     EXPECT_FALSE(LockClaimedOperation(tx, db, op.id(), "worker-a").has_value());
@@ -312,10 +357,13 @@ TEST_F(OperationStepsTest, AnExpiredLeaseOfADeadWorkerIsTakenOver) {
   std::string node = RegisterNode("node-1", 8);
   v1::Operation op = CreateInstance("inst");
   std::vector<std::string> claimed;
-  ASSERT_TRUE(session_.InTransaction("claim", [&](pqxx::work& tx, storage::DbSession& db) {
-    claimed = ClaimOperations(tx, db, "dead-worker", absl::Milliseconds(1), 1);
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE(session_
+                  .InTransaction("claim",
+                                 [&](pqxx::work& tx, storage::DbSession& db) {
+                                   claimed = ClaimOperations(tx, db, "dead-worker", absl::Milliseconds(1), 1);
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
   ASSERT_EQ(claimed.size(), 1u);
   absl::SleepFor(absl::Milliseconds(20));
   EXPECT_TRUE(runner_.RunOne(session_)) << "the lapsed lease is claimable";

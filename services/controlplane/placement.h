@@ -1,7 +1,8 @@
 #pragma once
 // Where the replicas of an instance go: the scheduler's decision, as a pure function of the free GPUs per
-// node. The caller takes them optimistically (node_store.h InsertReplica): a take that finds fewer free
-// GPUs than decided aborts the transaction, which decides again on a fresh view.
+// node. The caller (operation_steps.cc PlaceReplicasOf) usually feeds it the best-fit nodes it has locked
+// with SKIP LOCKED (held by no other placer), else the whole fleet's unlocked view; a take that finds
+// fewer free GPUs than decided aborts the transaction, which decides again on a fresh view.
 //
 // Rules, in order:
 //   1. A replica needs `gpus_per_replica` free GPUs of the configuration's type on one node.
@@ -11,7 +12,8 @@
 //      blocks for L configurations (first fit fragments them).
 //   4. Ties (equal free GPUs) go to the smallest hash of (instance id, node name): deterministic for an
 //      instance, but concurrent placements of different instances spread over the equally good nodes
-//      instead of all queueing for the first by name (they would serialise on that node's row).
+//      instead of all queueing for the first by name (they would serialise on that node's row). (The
+//      locked best-fit head needs no tie-break: a node another placer holds is not in it.)
 // GPUs within a node: the take picks the lowest free indices (node_store.cc kTakeGpus).
 
 #include <set>
