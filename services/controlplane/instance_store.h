@@ -4,10 +4,9 @@
 
 #include <map>
 #include <optional>
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "dedicated/v1/instance.pb.h"
@@ -67,6 +66,10 @@ absl::StatusOr<InstancePage> ListInstances(pqxx::transaction_base& tx, DbSession
 void RecordTransition(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& replica_id,
                       const std::string& configuration, const std::string& from, const std::string& to,
                       const std::string& operation_id, const std::string& message);
+// What follows every transition in its transaction (the billing hook), for statements that insert the
+// state_transitions row themselves together with the state change (one round trip instead of two).
+void AfterTransition(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& replica_id,
+                     const std::string& from, const std::string& to);
 
 std::string ModelUri(const std::string& folder_id, const std::string& instance_id);
 

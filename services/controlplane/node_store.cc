@@ -62,6 +62,12 @@ constexpr Sql kReplicaForReport{"replica_for_report", R"sql(
   WHERE id = $1 AND node_id = $2 FOR UPDATE)sql"};
 constexpr Sql kUpdateReplicaState{"replica_update_state", R"sql(
   UPDATE replicas SET state = $2, endpoint = $3, status_message = $4, updated_at = now() WHERE id = $1)sql"};
+// kUpdateReplicaState and its transition in one round trip. $5 instance, $6 configuration, $7 old state.
+constexpr Sql kUpdateReplicaStateAndRecord{"replica_update_state_record", R"sql(
+  WITH updated AS (
+    UPDATE replicas SET state = $2, endpoint = $3, status_message = $4, updated_at = now() WHERE id = $1)
+  INSERT INTO state_transitions (instance_id, replica_id, configuration, from_state, to_state, operation_id, message)
+  VALUES ($5, $1, $6, $7, $2, NULL, $4))sql"};
 constexpr Sql kDeleteReplica{"replica_delete", "DELETE FROM replicas WHERE id = $1"};
 constexpr Sql kBumpNode{"node_bump_version",
                         "UPDATE nodes SET assignment_version = assignment_version + 1 WHERE id = $1"};
@@ -178,9 +184,12 @@ std::optional<std::string> ApplyReplicaStatus(pqxx::work& tx, DbSession& db, con
       status.message() == r[0][4].as<std::string>()) {
     return instance_id;  // a heartbeat repeating what we know
   }
-  db.Exec(tx, kUpdateReplicaState, status.replica_id(), state, status.endpoint(), status.message());
   if (state != old_state) {
-    RecordTransition(tx, db, instance_id, status.replica_id(), configuration, old_state, state, "", status.message());
+    db.Exec(tx, kUpdateReplicaStateAndRecord, status.replica_id(), state, status.endpoint(), status.message(),
+            instance_id, configuration, old_state);
+    AfterTransition(tx, db, instance_id, status.replica_id(), old_state, state);
+  } else {
+    db.Exec(tx, kUpdateReplicaState, status.replica_id(), state, status.endpoint(), status.message());
   }
   return instance_id;
 }
