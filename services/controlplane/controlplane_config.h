@@ -13,9 +13,11 @@ struct ControlplaneConfig {
   std::string metrics_address = "127.0.0.1:9464";  // empty: no metrics endpoint
   int db_threads = 8;
   int db_queue = 4096;
-  // InstanceService.Get batches in flight at once (get_batcher.h). Fewer means larger batches: fewer
-  // round trips and thread hand-offs per Get under load, at the price of some queueing.
-  int get_batches = 1;
+  // InstanceService.Get batches in flight at once (get_batcher.h), at most db_threads. Fewer means larger
+  // batches: fewer round trips and thread hand-offs per Get under load, at the price of some queueing.
+  // 2: one batch is read while the other's calls are finished (docs/benchmarks.md, issue 2: +35% Get
+  // RPS over 1 on the 2-core bench machine; 4 was no better than 1).
+  int get_batches = 2;
   // Operation workers and how they hold work.
   int workers = 2;
   absl::Duration operation_lease = absl::Seconds(10);

@@ -77,9 +77,9 @@ int BootstrapVerb(const std::vector<std::string>& args) {
   }
   ConfigureLogging("controlplane", log_level);
   if (url.empty()) return Fail(absl::InvalidArgumentError("--database-url (or DI_DATABASE_URL) is required"));
-  for (const auto& [flag, value] : {std::pair{"--admin-key-file", &admin_key_file},
-                                    std::pair{"--node-key-file", &node_key_file},
-                                    std::pair{"--gateway-key-file", &gateway_key_file}}) {
+  for (const auto& [flag, value] :
+       {std::pair{"--admin-key-file", &admin_key_file}, std::pair{"--node-key-file", &node_key_file},
+        std::pair{"--gateway-key-file", &gateway_key_file}}) {
     if (value->empty()) return Fail(absl::InvalidArgumentError(absl::StrCat(flag, " is required")));
   }
   auto applied = storage::ApplyMigrations(url, storage::EmbeddedMigrations());
@@ -88,9 +88,9 @@ int BootstrapVerb(const std::vector<std::string>& args) {
   absl::StatusOr<BootstrapResult> result = Bootstrap(db);
   if (!result.ok()) return Fail(result.status());
   if (result->created) {
-    for (const auto& [path, secret] : {std::pair{&admin_key_file, &result->admin_secret},
-                                       std::pair{&node_key_file, &result->node_secret},
-                                       std::pair{&gateway_key_file, &result->gateway_secret}}) {
+    for (const auto& [path, secret] :
+         {std::pair{&admin_key_file, &result->admin_secret}, std::pair{&node_key_file, &result->node_secret},
+          std::pair{&gateway_key_file, &result->gateway_secret}}) {
       if (absl::Status s = WriteSecretFile(*path, *secret); !s.ok()) return Fail(s);
     }
     LogInfo("bootstrapped", {{"cloud_id", result->cloud_id},
@@ -100,9 +100,9 @@ int BootstrapVerb(const std::vector<std::string>& args) {
     std::cerr << "controlplane: already bootstrapped: installation admin " << result->admin_account_id
               << " exists; nothing was created and no key file was written\n";
   }
-  std::cout << absl::StrCat("{\"created\":", result->created ? "true" : "false", ",\"cloud_id\":\"",
-                            result->cloud_id, "\",\"folder_id\":\"", result->folder_id,
-                            "\",\"admin_service_account_id\":\"", result->admin_account_id, "\"}\n");
+  std::cout << absl::StrCat("{\"created\":", result->created ? "true" : "false", ",\"cloud_id\":\"", result->cloud_id,
+                            "\",\"folder_id\":\"", result->folder_id, "\",\"admin_service_account_id\":\"",
+                            result->admin_account_id, "\"}\n");
   return 0;
 }
 
@@ -125,7 +125,8 @@ int Serve(const std::vector<std::string>& args) {
   flags.Bool("migrate", "DI_MIGRATE_ON_START", &migrate, "apply database migrations before serving");
   flags.Int("db-connections", "DI_DB_CONNECTIONS", &db_threads, "database connections for API calls");
   flags.Int("get-batches", "DI_GET_BATCHES", &get_batches,
-            "InstanceService.Get batches in flight at once (concurrent Gets share one query per batch)");
+            "InstanceService.Get batches in flight at once, at most --db-connections (concurrent Gets share one "
+            "query per batch)");
   flags.Int("workers", "DI_WORKERS", &workers, "operation worker threads (each has its own connection)");
   flags.Duration("operation-lease", "DI_OPERATION_LEASE", &config.operation_lease,
                  "how long a claimed operation stays with a worker that stopped answering");
@@ -161,8 +162,10 @@ int Serve(const std::vector<std::string>& args) {
   if (workers < 1 || workers > 64) return Fail(absl::InvalidArgumentError("--workers: 1 to 64"));
   config.db_threads = static_cast<int>(db_threads);
   config.workers = static_cast<int>(workers);
-  if (get_batches < 1 || get_batches > db_threads) {
-    return Fail(absl::InvalidArgumentError("--get-batches: 1 to --db-connections"));
+  // More batches than connections cannot run at once: the controlplane uses min(--get-batches,
+  // --db-connections), so the default of 2 also works with --db-connections 1.
+  if (get_batches < 1 || get_batches > 256) {
+    return Fail(absl::InvalidArgumentError("--get-batches: 1 to 256"));
   }
   config.get_batches = static_cast<int>(get_batches);
 
