@@ -71,9 +71,10 @@ TEST(Log, OneJsonObjectPerLineInAFixedOrder) {
 }
 
 TEST(Log, EscapesLikeTheJsonLibraryAndNeverWritesInvalidUtf8) {
+  static constexpr char kControl[] = "nul \0 bell \a esc \x1b del \x7f";  // with its NUL
   ASSERT_TRUE(ConfigureLogging("", "info"));
   const std::vector<std::string> valid = {"plain", "quote \" backslash \\ slash /", "tab\tnewline\nreturn\r",
-                                          std::string("nul \0 bell \a esc \x1b del \x7f", 28),
+                                          std::string(kControl, sizeof(kControl) - 1),
                                           "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"};
   const std::vector<std::string> invalid = {"\xff",    "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
                                             "\xe2\x82"};
