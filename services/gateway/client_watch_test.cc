@@ -28,6 +28,22 @@ struct Pair {
   tcp::socket client;
 };
 
+// Runs watch.Stop() on the loop (which may have run out of work before) and says whether it returned
+// within 2 s.
+bool RunStop(net::io_context& ioc, ClientWatch& watch) {
+  bool stopped = false;
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        co_await watch.Stop();
+        stopped = true;
+      },
+      net::detached);
+  ioc.restart();
+  ioc.run_for(std::chrono::seconds(2));
+  return stopped;
+}
+
 TEST(ClientWatchTest, HangUpCancelsWhatTheRequestWaitsOn) {
   net::io_context ioc;
   Pair pair(ioc);
@@ -39,17 +55,7 @@ TEST(ClientWatchTest, HangUpCancelsWhatTheRequestWaitsOn) {
   ioc.run_for(std::chrono::seconds(2));
   EXPECT_TRUE(watch.gone());
   EXPECT_TRUE(cancelled);
-  bool stopped = false;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        co_await watch.Stop();
-        stopped = true;
-      },
-      net::detached);
-  ioc.restart();
-  ioc.run_for(std::chrono::seconds(2));
-  EXPECT_TRUE(stopped);
+  EXPECT_TRUE(RunStop(ioc, watch));
 }
 
 TEST(ClientWatchTest, CallbackSetAfterTheHangUpRunsAtOnce) {
@@ -81,17 +87,7 @@ TEST(ClientWatchTest, PipelinedBytesAreKeptAndAreNoHangUp) {
   EXPECT_FALSE(watch.gone());
   EXPECT_FALSE(cancelled);
   EXPECT_EQ(boost::beast::buffers_to_string(buffer.data()), next);
-  bool stopped = false;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        co_await watch.Stop();
-        stopped = true;
-      },
-      net::detached);
-  ioc.restart();
-  ioc.run_for(std::chrono::seconds(2));
-  EXPECT_TRUE(stopped);
+  EXPECT_TRUE(RunStop(ioc, watch));
 }
 
 TEST(ClientWatchTest, StopEndsAPendingReadWithoutAHangUp) {
@@ -101,16 +97,7 @@ TEST(ClientWatchTest, StopEndsAPendingReadWithoutAHangUp) {
   ClientWatch watch(pair.server, buffer);
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
-  bool stopped = false;
-  net::co_spawn(
-      ioc,
-      [&]() -> net::awaitable<void> {
-        co_await watch.Stop();
-        stopped = true;
-      },
-      net::detached);
-  ioc.run_for(std::chrono::seconds(2));
-  EXPECT_TRUE(stopped);
+  EXPECT_TRUE(RunStop(ioc, watch));
   EXPECT_FALSE(watch.gone());
   EXPECT_FALSE(cancelled);
   EXPECT_EQ(buffer.size(), 0u);
