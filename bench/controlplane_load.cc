@@ -1,8 +1,8 @@
 // controlplane_load: a closed-loop load generator for InstanceService.Get and List.
 //
-// Keeps exactly --concurrency calls in flight (each simulated client issues its next call from the
-// completion callback of the previous one) over --channels separate HTTP/2 connections, for --duration
-// after --warmup, and prints one line: requests, errors, RPS and latency percentiles. It prints figures;
+// Keeps exactly --concurrency calls in flight (each simulated client issues its next call when the
+// previous one completes, on --threads completion-queue threads) over --channels separate HTTP/2
+// connections, for --duration after --warmup, and prints one line: requests, errors, RPS and latency percentiles. It prints figures;
 // it asserts nothing (bench/run_controlplane_bench.sh compares them with the goals).
 //
 //   controlplane_load --target 127.0.0.1:50051 --seed 1000 --rpc get --concurrency 32 --duration 10s
@@ -85,6 +85,7 @@ struct Options {
   std::string folder = "bench";
   int64_t concurrency = 32;
   int64_t channels = 4;
+  int64_t threads = 1;
   int64_t seed = 0;
   int64_t page_size = 100;
   absl::Duration duration = absl::Seconds(10);
@@ -393,52 +394,60 @@ struct Shared {
   std::string first_error ABSL_GUARDED_BY(mu);
 };
 
-// One simulated client: one call in flight at a time; the next is issued from the callback of the last.
-// Its fields are touched by one callback at a time, so they need no lock.
+// One simulated client: one call in flight at a time; the next is issued when the last completes. Calls
+// run on the completion-queue API: the thread that polls a queue also handles its completions, so a
+// completion costs no hand-off to another thread (the callback API passes each one to gRPC's callback
+// threads). The client's own CPU per call is shared with the server on a small machine, so it matters.
+// Each client belongs to one queue and is touched only by that queue's thread, so it needs no lock.
 class Client {
  public:
   Client(InstanceService::Stub* stub, const Options* o, const std::vector<std::string>* ids, size_t first_id,
          Shared* shared)
       : stub_(stub), o_(o), ids_(ids), next_id_(first_id), shared_(shared) {}
 
-  void Start() { Issue(); }
+  void Start(grpc::CompletionQueue* cq) { Issue(cq); }
+
+  // The call tagged with this client completed: records it and issues the next one. False when the
+  // measurement window is over and the client stops.
+  bool Done(grpc::CompletionQueue* cq) {
+    Clock::time_point now = Clock::now();
+    bool measured = now >= shared_->measure_start && now < shared_->measure_end;
+    if (measured) {
+      if (status_.ok()) {
+        latencies_ns_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - started_).count());
+      } else {
+        ++errors_;
+        absl::MutexLock lock(&shared_->mu);
+        if (shared_->first_error.empty()) shared_->first_error = Describe(status_);
+      }
+    }
+    if (now >= shared_->measure_end) {
+      shared_->running.fetch_sub(1);
+      return false;
+    }
+    Issue(cq);
+    return true;
+  }
 
   const std::vector<int64_t>& latencies_ns() const { return latencies_ns_; }
   int64_t errors() const { return errors_; }
 
  private:
-  void Issue() {
+  void Issue(grpc::CompletionQueue* cq) {
     ctx_ = std::make_unique<grpc::ClientContext>();
     Authenticate(*ctx_, *o_);
     ctx_->set_deadline(Deadline(o_->timeout));
     started_ = Clock::now();
     if (o_->rpc == "get") {
       get_req_.set_instance_id((*ids_)[next_id_++ % ids_->size()]);
-      stub_->async()->Get(ctx_.get(), &get_req_, &instance_, [this](grpc::Status s) { Done(s); });
+      get_reader_ = stub_->AsyncGet(ctx_.get(), get_req_, cq);
+      get_reader_->Finish(&instance_, &status_, this);
     } else {
       list_req_.set_folder_id(o_->folder);
       list_req_.set_page_size(o_->page_size);
-      stub_->async()->List(ctx_.get(), &list_req_, &list_resp_, [this](grpc::Status s) { Done(s); });
+      list_reader_ = stub_->AsyncList(ctx_.get(), list_req_, cq);
+      list_reader_->Finish(&list_resp_, &status_, this);
     }
-  }
-
-  void Done(const grpc::Status& s) {
-    Clock::time_point now = Clock::now();
-    bool measured = now >= shared_->measure_start && now < shared_->measure_end;
-    if (measured) {
-      if (s.ok()) {
-        latencies_ns_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - started_).count());
-      } else {
-        ++errors_;
-        absl::MutexLock lock(&shared_->mu);
-        if (shared_->first_error.empty()) shared_->first_error = Describe(s);
-      }
-    }
-    if (now >= shared_->measure_end) {
-      shared_->running.fetch_sub(1);
-      return;
-    }
-    Issue();
   }
 
   InstanceService::Stub* stub_;
@@ -448,13 +457,29 @@ class Client {
   Shared* shared_;
   std::unique_ptr<grpc::ClientContext> ctx_;
   Clock::time_point started_;
+  grpc::Status status_;
   v1::GetInstanceRequest get_req_;
   v1::Instance instance_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<v1::Instance>> get_reader_;
   v1::ListInstancesRequest list_req_;
   v1::ListInstancesResponse list_resp_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<v1::ListInstancesResponse>> list_reader_;
   std::vector<int64_t> latencies_ns_;
   int64_t errors_ = 0;
 };
+
+// One polling thread per completion queue: handles the completions of its clients until all of them
+// have stopped, then shuts the queue down and drains it.
+void PollQueue(grpc::CompletionQueue* cq, int clients) {
+  void* tag = nullptr;
+  bool ok = false;
+  while (clients > 0 && cq->Next(&tag, &ok)) {
+    if (!static_cast<Client*>(tag)->Done(cq)) --clients;
+  }
+  cq->Shutdown();
+  while (cq->Next(&tag, &ok)) {
+  }
+}
 
 double CpuSeconds() {
   rusage ru{};
@@ -512,13 +537,20 @@ int Run(const Options& o) {
   shared.measure_start = After(o.warmup);
   shared.measure_end = shared.measure_start + absl::ToChronoNanoseconds(o.duration);
   std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues;
+  std::vector<int> clients_per_queue(static_cast<size_t>(o.threads), 0);
+  for (int64_t t = 0; t < o.threads; ++t) queues.push_back(std::make_unique<grpc::CompletionQueue>());
+  shared.running = static_cast<int>(o.concurrency);
   for (int64_t i = 0; i < o.concurrency; ++i) {
     // Clients start at different ids so that they do not read the same rows in lockstep.
     size_t first_id = ids.empty() ? 0 : static_cast<size_t>(i) * ids.size() / static_cast<size_t>(o.concurrency);
     clients.push_back(std::make_unique<Client>(stubs[i % o.channels].get(), &o, &ids, first_id, &shared));
+    size_t q = static_cast<size_t>(i % o.threads);
+    ++clients_per_queue[q];
+    clients.back()->Start(queues[q].get());
   }
-  shared.running = static_cast<int>(clients.size());
-  for (auto& c : clients) c->Start();
+  std::vector<std::thread> pollers;
+  for (size_t q = 0; q < queues.size(); ++q) pollers.emplace_back(PollQueue, queues[q].get(), clients_per_queue[q]);
 
   std::this_thread::sleep_until(shared.measure_start);
   double cpu_start = CpuSeconds();
@@ -533,6 +565,7 @@ int Run(const Options& o) {
     std::cout.flush();
     std::_Exit(1);
   }
+  for (std::thread& t : pollers) t.join();
 
   std::vector<int64_t> all;
   int64_t errors = 0;
@@ -594,6 +627,8 @@ int main(int argc, char** argv) {
   flags.String("folder", "", &o.folder, "folder whose instances are read (and seeded)");
   flags.Int("concurrency", "", &o.concurrency, "calls in flight (simulated clients)");
   flags.Int("channels", "", &o.channels, "gRPC channels (TCP connections); clients are spread over them");
+  flags.Int("threads", "", &o.threads,
+            "client threads, each polling its own completion queue; clients are spread over them");
   flags.Int("seed", "", &o.seed, "first create instances bench-0 .. bench-<N-1> in --folder (existing ones are kept)");
   flags.Int("page-size", "", &o.page_size, "page_size of List calls");
   flags.Duration("duration", "", &o.duration, "measured time; 0: only wait for readiness and seed");
@@ -619,8 +654,9 @@ int main(int argc, char** argv) {
     std::cerr << "controlplane_load: --rpc: get or list\n";
     return 2;
   }
-  if (o.concurrency < 1 || o.concurrency > 10000 || o.channels < 1 || o.channels > 256 || o.seed < 0) {
-    std::cerr << "controlplane_load: --concurrency 1..10000, --channels 1..256, --seed >= 0\n";
+  if (o.concurrency < 1 || o.concurrency > 10000 || o.channels < 1 || o.channels > 256 || o.seed < 0 ||
+      o.threads < 1 || o.threads > 64) {
+    std::cerr << "controlplane_load: --concurrency 1..10000, --channels 1..256, --threads 1..64, --seed >= 0\n";
     return 2;
   }
   if (o.timeout <= absl::ZeroDuration() || o.warmup < absl::ZeroDuration() || o.duration < absl::ZeroDuration()) {
