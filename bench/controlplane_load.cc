@@ -2,8 +2,9 @@
 //
 // Keeps exactly --concurrency calls in flight (each simulated client issues its next call when the
 // previous one completes, on --threads completion-queue threads) over --channels separate HTTP/2
-// connections, for --duration after --warmup, and prints one line: requests, errors, RPS and latency percentiles. It prints figures;
-// it asserts nothing (bench/run_controlplane_bench.sh compares them with the goals).
+// connections, for --duration after --warmup, and prints one line: requests, errors, RPS and latency
+// percentiles. It prints figures; it asserts nothing (bench/run_controlplane_bench.sh compares them with
+// the goals).
 //
 //   controlplane_load --target 127.0.0.1:50051 --seed 1000 --rpc get --concurrency 32 --duration 10s
 //   controlplane_load --wait-ready 30s --duration 0     only wait until the server answers
