@@ -223,11 +223,13 @@ absl::Status InsertReplica(pqxx::work& tx, DbSession& db, const std::string& rep
   return absl::OkStatus();
 }
 
-int RetireReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
-                   const std::set<std::string>& replica_ids, const RetireOptions& options) {
+namespace {
+// `only`: the replicas to retire; nullptr: all of the instance's.
+int RetireMatching(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                   const std::set<std::string>* only, const RetireOptions& options) {
   int remaining = 0;
   for (ReplicaRow& replica : ReplicasOfInstance(tx, db, instance_id)) {
-    if (!replica_ids.empty() && !replica_ids.contains(replica.id)) continue;
+    if (only != nullptr && !only->contains(replica.id)) continue;
     const bool serving = replica.state == "READY" && replica.node_state != "DOWN";
     if (replica.desired_state == "RUNNING" && serving && options.drain_grace > absl::ZeroDuration()) {
       // Routers drop it now; its engine finishes what is in flight, then stops (below, on a later call).
@@ -265,10 +267,17 @@ int RetireReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id
   }
   return remaining;
 }
+}  // namespace
+
+int RetireReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
+                   const std::set<std::string>& replica_ids, const RetireOptions& options) {
+  if (replica_ids.empty()) return 0;
+  return RetireMatching(tx, db, instance_id, &replica_ids, options);
+}
 
 int ReleaseReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id, const std::string& operation_id,
                     absl::Duration stop_timeout) {
-  return RetireReplicas(tx, db, instance_id, {},
+  return RetireMatching(tx, db, instance_id, nullptr,
                         RetireOptions{.operation_id = operation_id, .stop_timeout = stop_timeout});
 }
 

@@ -84,8 +84,9 @@ struct RetireOptions {
   absl::Duration drain_grace = absl::ZeroDuration();
   absl::Duration stop_timeout = absl::Minutes(2);
 };
-// Takes the given replicas of an instance (all when `replica_ids` is empty) out of service: drain, stop,
-// delete once stopped, as ReleaseReplicas does. Call it again until it returns 0 (replicas remaining).
+// Takes exactly the given replicas of an instance out of service (none when `replica_ids` is empty; use
+// ReleaseReplicas for all of them): drain, stop, delete once stopped, as ReleaseReplicas does. Call it
+// again until it returns 0 (replicas remaining).
 int RetireReplicas(pqxx::work& tx, DbSession& db, const std::string& instance_id,
                    const std::set<std::string>& replica_ids, const RetireOptions& options);
 

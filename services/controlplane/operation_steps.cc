@@ -374,11 +374,10 @@ absl::StatusOr<StepOutcome> OperationSteps::Roll(pqxx::work& tx, DbSession& db, 
   }
   // Every new replica serves: the others drain, then stop.
   std::set<std::string> retire = AllBut(replicas, keep);
-  int remaining = retire.empty() ? 0
-                                 : RetireReplicas(tx, db, id, retire,
-                                                  RetireOptions{.operation_id = op.proto.id(),
-                                                                .drain_grace = config_->drain_grace,
-                                                                .stop_timeout = config_->stop_timeout});
+  int remaining = RetireReplicas(tx, db, id, retire,
+                                 RetireOptions{.operation_id = op.proto.id(),
+                                               .drain_grace = config_->drain_grace,
+                                               .stop_timeout = config_->stop_timeout});
   if (remaining > 0) {
     DI_RETURN_IF_ERROR(ShowRollProgress(tx, db, instance,
                                         absl::StrCat("updating to ", goal, ": retiring ", remaining, " old replica(s)"),
@@ -404,10 +403,8 @@ absl::StatusOr<StepOutcome> OperationSteps::RollBack(pqxx::work& tx, DbSession& 
   std::set<std::string> keep =
       ReplicasToKeep(replicas, instance.proto.configuration(), instance.proto.replica_count(), &ready);
   std::set<std::string> retire = AllBut(replicas, keep);
-  if (!retire.empty()) {
-    RetireReplicas(tx, db, id, retire,
-                   RetireOptions{.operation_id = op.proto.id(), .stop_timeout = config_->stop_timeout});
-  }
+  RetireReplicas(tx, db, id, retire,
+                 RetireOptions{.operation_id = op.proto.id(), .stop_timeout = config_->stop_timeout});
   DI_RETURN_IF_ERROR(SetInstanceStatus(tx, db, instance, "ACTIVE", "", op.proto.id()));
   FinishOperationWithError(tx, db, op.proto.id(), owner, MakeRpcStatus(code, message));
   // Old replicas lost during the roll are replaced by a repair, as for any ACTIVE instance.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "google/protobuf/field_mask.pb.h"
+#include "services/controlplane/node_store.h"
 #include "services/controlplane/operation_store.h"
 #include "services/controlplane/testing/controlplane_fixture.h"
 
@@ -151,6 +152,33 @@ TEST_F(RollingUpdateTest, ScalesUpThenDown) {
   EXPECT_EQ(GetInstance(id).replica_count(), 1);
   EXPECT_EQ(Replicas(id, "true"), 1);
   EXPECT_EQ(FreeGpus(), 7);
+}
+
+// An empty set retires nothing (it once meant "all", a trap for a caller whose set came out empty).
+TEST_F(RollingUpdateTest, RetireReplicasTakesExactlyTheGivenReplicas) {
+  std::string node = RegisterNode("node-1", 8);
+  std::string id = ActiveInstance(node, "S", 2);
+  auto retire = [&](const std::set<std::string>& ids) {
+    int remaining = -1;
+    absl::Status s = session_.InTransaction("retire", [&](pqxx::work& tx, storage::DbSession& db) {
+      remaining = RetireReplicas(tx, db, id, ids, RetireOptions{.operation_id = ""});
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return remaining;
+  };
+  EXPECT_EQ(retire({}), 0);
+  EXPECT_EQ(Serving(id), 2) << "an empty set must leave every replica running";
+
+  std::string one;
+  {
+    pqxx::connection conn(db_.dsn());
+    pqxx::work tx(conn);
+    one = tx.exec1("SELECT min(id) FROM replicas WHERE instance_id = '" + id + "'")[0].as<std::string>();
+  }
+  EXPECT_EQ(retire({one}), 1) << "asked to stop; the engine has not stopped yet";
+  EXPECT_EQ(Replicas(id, "desired_state = 'STOPPED'"), 1);
+  EXPECT_EQ(Serving(id), 1) << "the other replica is untouched";
 }
 
 TEST_F(RollingUpdateTest, NoCapacityRollsBackAndKeepsTheOldReplica) {
