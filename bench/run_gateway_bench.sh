@@ -396,6 +396,10 @@ diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a - b) / 1000 }'; }
 verdict() { awk -v x="$1" -v op="$2" -v goal="$3" 'BEGIN { ok = (op == "<=") ? x <= goal : x >= goal; print ok ? "PASS" : "MISS" }'; }
 
 verdicts=() # of the last round
+# Per gateway target, the figures of every round (for the medians after the last round): on a small VM the
+# speed varies from minute to minute, and one 10 s run of each target says little about a p99.
+declare -A all_p50 all_p99 all_ratio all_ttft
+all_p50[nginx]=""; all_p99[nginx]=""
 summarize() {
   local phase t run_file g ratio add_p50 add_p99 ttft
   echo
@@ -420,6 +424,7 @@ summarize() {
     if has_phase closed; then
       ratio="$(awk -v g="$(v "closed-${g}" rps)" -v n="$(v closed-nginx rps)" 'BEGIN { printf "%.2f", n ? g / n : 0 }')"
       verdicts+=("$(verdict "${ratio}" '>=' 0.8)")
+      all_ratio["${g}"]+=" ${ratio}"
       printf '%s: throughput / nginx = %s   goal >= 0.80   %s   (%s / direct %.2f, nginx / direct %.2f)\n' "${g}" "${ratio}" \
         "$(verdict "${ratio}" '>=' 0.8)" "${g}" \
         "$(awk -v g="$(v "closed-${g}" rps)" -v d="$(v closed-direct rps)" 'BEGIN { print g / d }')" \
@@ -435,6 +440,8 @@ summarize() {
       add_p50="$(diff_ms "$(v "paced-${g}" p50_us)" "$(v paced-direct p50_us)")"
       add_p99="$(diff_ms "$(v "paced-${g}" p99_us)" "$(v paced-direct p99_us)")"
       verdicts+=("$(verdict "${add_p50}" '<=' 0.2)" "$(verdict "${add_p99}" '<=' 1)")
+      all_p50["${g}"]+=" ${add_p50}"
+      all_p99["${g}"]+=" ${add_p99}"
       printf '%s: added latency at %s req/s: p50 %s ms (goal <= 0.2) %s, p99 %s ms (goal <= 1) %s; nginx p50 %s ms, p99 %s ms\n' \
         "${g}" "${rate}" "${add_p50}" "$(verdict "${add_p50}" '<=' 0.2)" "${add_p99}" "$(verdict "${add_p99}" '<=' 1)" \
         "$(diff_ms "$(v paced-nginx p50_us)" "$(v paced-direct p50_us)")" "$(diff_ms "$(v paced-nginx p99_us)" "$(v paced-direct p99_us)")"
@@ -442,10 +449,35 @@ summarize() {
     if has_phase stream; then
       ttft="$(diff_ms "$(v "stream-${g}" first_byte_p50_us)" "$(v stream-direct first_byte_p50_us)")"
       verdicts+=("$(verdict "${ttft}" '<=' 0.5)")
+      all_ttft["${g}"]+=" ${ttft}"
       printf '%s: streaming first-byte overhead p50 at %s req/s: %s ms (goal <= 0.5) %s; nginx %s ms\n' "${g}" "${stream_rate}" \
         "${ttft}" "$(verdict "${ttft}" '<=' 0.5)" "$(diff_ms "$(v stream-nginx first_byte_p50_us)" "$(v stream-direct first_byte_p50_us)")"
     fi
   done
+  if has_phase paced; then
+    all_p50[nginx]+=" $(diff_ms "$(v paced-nginx p50_us)" "$(v paced-direct p50_us)")"
+    all_p99[nginx]+=" $(diff_ms "$(v paced-nginx p99_us)" "$(v paced-direct p99_us)")"
+  fi
+}
+
+# median <numbers...>
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The figures of every round and their medians, per target.
+summarize_rounds() {
+  local t
+  echo
+  echo "== ${rounds} rounds: each round's figure, then the median"
+  for t in "${targets[@]}"; do
+    [[ "${t}" == direct ]] && continue
+    # shellcheck disable=SC2086 # word splitting of the lists is intended
+    {
+      [[ -n "${all_ratio[${t}]:-}" ]] && printf '%s: throughput / nginx:%s   median %s\n' "${t}" "${all_ratio[${t}]}" "$(median ${all_ratio[${t}]})"
+      [[ -n "${all_p50[${t}]:-}" ]] && printf '%s: added p50 ms at %s req/s:%s   median %s\n' "${t}" "${rate}" "${all_p50[${t}]}" "$(median ${all_p50[${t}]})"
+      [[ -n "${all_p99[${t}]:-}" ]] && printf '%s: added p99 ms at %s req/s:%s   median %s\n' "${t}" "${rate}" "${all_p99[${t}]}" "$(median ${all_p99[${t}]})"
+      [[ -n "${all_ttft[${t}]:-}" ]] && printf '%s: streaming first-byte overhead ms:%s   median %s\n' "${t}" "${all_ttft[${t}]}" "$(median ${all_ttft[${t}]})"
+    }
+  done
+  return 0
 }
 
 for ((round = 1; round <= rounds; round++)); do
@@ -453,6 +485,7 @@ for ((round = 1; round <= rounds; round++)); do
   run_phases
   summarize
 done
+((rounds == 1)) || summarize_rounds
 
 if ((strict)); then
   for x in "${verdicts[@]}"; do
