@@ -302,7 +302,7 @@ class GatewayServer::Impl {
     } closer{metrics_};
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
-    // Declared after `buffer`, so destroyed before it (a read left pending by an exception drops its bytes).
+    // Declared after `buffer`, so destroyed before it (a read an exception left pending is cancelled then).
     ClientWatch watch(stream.socket(), buffer);
     beast::error_code ec;
     while (!stopping_.load() && !watch.gone()) {
