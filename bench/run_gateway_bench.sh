@@ -26,6 +26,8 @@
 #
 #   bench/run_gateway_bench.sh                     64 connections, 10 s per run
 #   bench/run_gateway_bench.sh --duration 20 --rate 3000 --skip-build --keep
+#   bench/run_gateway_bench.sh --bin-dir A/bin --gateway-b B/bin/gateway --phases paced --rounds 4
+#                                                  A/B of two gateway builds, interleaved in one stack
 #
 # Flags (environment variables in brackets):
 #   --duration S           measured seconds of each run                    [DI_GWBENCH_DURATION=10]
@@ -39,6 +41,11 @@
 #   --gateway-threads N    gateway --threads (0: one per core)              [DI_GWBENCH_GATEWAY_THREADS=0]
 #   --nginx-workers N      nginx worker_processes (auto: one per core)      [DI_GWBENCH_NGINX_WORKERS=auto]
 #   --gateway-arg A        one more gateway flag (repeatable)
+#   --gateway-b BIN        a second gateway binary (same flags, its own port), measured as target
+#                          gateway-b right after gateway in every phase: an A/B in the same minute
+#   --gateway-b-arg A      one more flag for gateway-b only (repeatable; an A/B of a flag)
+#   --phases LIST          which phases to run, comma-separated       [closed,paced,stream]
+#   --rounds N             run the phases N times, with the summary after each round     [1]
 #   --skip-build           use the binaries already in build-rel/bin        [DI_GWBENCH_SKIP_BUILD=1]
 #   --bin-dir DIR          use the binaries in DIR (no build)
 #   --keep                 keep the run directory (logs, configs, keys, the cluster)
@@ -66,6 +73,10 @@ bin_dir=""
 keep=0
 strict=0
 extra_gateway_args=()
+gateway_b_bin=""
+gateway_b_args=()
+phases="closed,paced,stream"
+rounds=1
 
 usage() { sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
@@ -81,6 +92,10 @@ while (($# > 0)); do
     --gateway-threads) gateway_threads="$2"; shift 2 ;;
     --nginx-workers) nginx_workers="$2"; shift 2 ;;
     --gateway-arg) extra_gateway_args+=("$2"); shift 2 ;;
+    --gateway-b) gateway_b_bin="$2"; shift 2 ;;
+    --gateway-b-arg) gateway_b_args+=("$2"); shift 2 ;;
+    --phases) phases="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
     --bin-dir) bin_dir="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -89,13 +104,20 @@ while (($# > 0)); do
     *) echo "run_gateway_bench.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for n in "${duration}" "${connections}" "${rate}" "${stream_rate}" "${max_tokens}" "${engine_concurrency}"; do
+for n in "${duration}" "${connections}" "${rate}" "${stream_rate}" "${max_tokens}" "${engine_concurrency}" "${rounds}"; do
   [[ "${n}" =~ ^[1-9][0-9]*$ ]] || { echo "run_gateway_bench.sh: not a positive whole number: ${n}" >&2; exit 2; }
 done
 [[ "${warmup}" =~ ^[0-9]+$ && "${gateway_threads}" =~ ^[0-9]+$ ]] ||
   { echo "run_gateway_bench.sh: --warmup and --gateway-threads must be whole numbers" >&2; exit 2; }
 [[ "${nginx_workers}" == auto || "${nginx_workers}" =~ ^[1-9][0-9]*$ ]] ||
   { echo "run_gateway_bench.sh: --nginx-workers must be auto or a positive number" >&2; exit 2; }
+for p in ${phases//,/ }; do
+  [[ "${p}" =~ ^(closed|paced|stream)$ ]] || { echo "run_gateway_bench.sh: --phases: unknown phase ${p}" >&2; exit 2; }
+done
+if [[ -n "${gateway_b_bin}" ]]; then
+  gateway_b_bin="$(cd "$(dirname "${gateway_b_bin}")" && pwd -P)/$(basename "${gateway_b_bin}")"
+  [[ -x "${gateway_b_bin}" ]] || { echo "run_gateway_bench.sh: --gateway-b: not an executable: ${gateway_b_bin}" >&2; exit 2; }
+fi
 
 log() { echo "gw-bench: $*"; }
 
@@ -216,6 +238,12 @@ gateway_args+=("${extra_gateway_args[@]}")
 "${BIN}/gateway" "${gateway_args[@]}" 2>"${run_dir}/gateway.log" &
 gateway_pid=$!
 pids+=("${gateway_pid}")
+gateway_b_pid=""
+if [[ -n "${gateway_b_bin}" ]]; then
+  "${gateway_b_bin}" "${gateway_args[@]}" "${gateway_b_args[@]}" 2>"${run_dir}/gateway-b.log" &
+  gateway_b_pid=$!
+  pids+=("${gateway_b_pid}")
+fi
 
 # nginx as the reference: no daemon, config and temp paths in the run directory, no access log,
 # upstream keep-alive (HTTP/1.1 with the Connection header cleared) and no response buffering (so SSE
@@ -264,6 +292,14 @@ wait_for 30 "the gateway" logged "${run_dir}/gateway.log" "gateway serving" port
   { cat "${run_dir}/gateway.log" >&2; exit 1; }
 gateway="127.0.0.1:$(log_port "${run_dir}/gateway.log" "gateway serving" port)"
 nginx="127.0.0.1:${nginx_port}"
+targets=(direct gateway nginx)
+gateway_b=""
+if [[ -n "${gateway_b_pid}" ]]; then
+  wait_for 30 "gateway-b" logged "${run_dir}/gateway-b.log" "gateway serving" port ||
+    { cat "${run_dir}/gateway-b.log" >&2; exit 1; }
+  gateway_b="127.0.0.1:$(log_port "${run_dir}/gateway-b.log" "gateway serving" port)"
+  targets=(direct gateway gateway-b nginx)
+fi
 
 body="${run_dir}/chat.json"
 stream_body="${run_dir}/chat-stream.json"
@@ -275,10 +311,10 @@ answers() {
   curl -sf --max-time 5 "http://$1/v1/chat/completions" -H "Authorization: Bearer $(cat "${keys_dir}/caller.key")" \
     -H 'Content-Type: application/json' --data-binary "@${body}" | jq -e ".usage.completion_tokens == ${max_tokens}"
 }
-for t in "${engine}" "${gateway}" "${nginx}"; do
+for t in "${engine}" "${gateway}" ${gateway_b:+"${gateway_b}"} "${nginx}"; do
   wait_for 30 "an answer from ${t}" answers "${t}" || { cat "${run_dir}/gateway.log" "${run_dir}/nginx/error.log" >&2; exit 1; }
 done
-log "engine-sim ${engine} (pid ${engine_pid}), gateway ${gateway}, nginx ${nginx}; model ${model_uri}"
+log "engine-sim ${engine} (pid ${engine_pid}), gateway ${gateway}${gateway_b:+, gateway-b ${gateway_b} (${gateway_b_bin})}, nginx ${nginx}; model ${model_uri}"
 
 # CPU of a proxy under test: the gateway, or nginx's master and workers.
 nginx_ticks() {
@@ -290,6 +326,7 @@ nginx_ticks() {
 proxy_ticks() {
   case "$1" in
     gateway) proc_ticks "${gateway_pid}" ;;
+    gateway-b) proc_ticks "${gateway_b_pid}" ;;
     nginx) nginx_ticks ;;
     *) echo 0 ;;
   esac
@@ -298,6 +335,7 @@ address_of() {
   case "$1" in
     direct) echo "${engine}" ;;
     gateway) echo "${gateway}" ;;
+    gateway-b) echo "${gateway_b}" ;;
     nginx) echo "${nginx}" ;;
   esac
 }
@@ -331,12 +369,22 @@ run() {
     "$(jq .engine_cpu "${out}")" "$(jq .machine_cpu "${out}")" "${ncpu}"
 }
 
-log "phase 1: closed loop, ${connections} connections, ${max_tokens} tokens per answer"
-for t in direct gateway nginx; do run closed "${t}" --body-file "${body}"; done
-log "phase 2: paced at ${rate} req/s over ${connections} connections"
-for t in direct gateway nginx; do run paced "${t}" --body-file "${body}" --rate "${rate}"; done
-log "phase 3: streaming, paced at ${stream_rate} req/s over ${connections} connections"
-for t in direct gateway nginx; do run stream "${t}" --body-file "${stream_body}" --stream --rate "${stream_rate}"; done
+has_phase() { [[ ",${phases}," == *",$1,"* ]]; }
+run_phases() {
+  local t
+  if has_phase closed; then
+    log "phase 1: closed loop, ${connections} connections, ${max_tokens} tokens per answer"
+    for t in "${targets[@]}"; do run closed "${t}" --body-file "${body}"; done
+  fi
+  if has_phase paced; then
+    log "phase 2: paced at ${rate} req/s over ${connections} connections"
+    for t in "${targets[@]}"; do run paced "${t}" --body-file "${body}" --rate "${rate}"; done
+  fi
+  if has_phase stream; then
+    log "phase 3: streaming, paced at ${stream_rate} req/s over ${connections} connections"
+    for t in "${targets[@]}"; do run stream "${t}" --body-file "${stream_body}" --stream --rate "${stream_rate}"; done
+  fi
+}
 
 # ---------------------------------------------------------------------------------------------------
 v() { jq -r ".$2" "${run_dir}/$1.json"; }
@@ -347,49 +395,100 @@ ms() { awk -v a="$1" 'BEGIN { printf "%.3f", a / 1000 }'; }
 diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a - b) / 1000 }'; }
 verdict() { awk -v x="$1" -v op="$2" -v goal="$3" 'BEGIN { ok = (op == "<=") ? x <= goal : x >= goal; print ok ? "PASS" : "MISS" }'; }
 
-ratio="$(awk -v g="$(v closed-gateway rps)" -v n="$(v closed-nginx rps)" 'BEGIN { printf "%.2f", n ? g / n : 0 }')"
-add_p50="$(diff_ms "$(v paced-gateway p50_us)" "$(v paced-direct p50_us)")"
-add_p99="$(diff_ms "$(v paced-gateway p99_us)" "$(v paced-direct p99_us)")"
-ngx_p50="$(diff_ms "$(v paced-nginx p50_us)" "$(v paced-direct p50_us)")"
-ngx_p99="$(diff_ms "$(v paced-nginx p99_us)" "$(v paced-direct p99_us)")"
-sat_p50="$(diff_ms "$(v closed-gateway p50_us)" "$(v closed-direct p50_us)")"
-sat_p99="$(diff_ms "$(v closed-gateway p99_us)" "$(v closed-direct p99_us)")"
-sat_ngx_p50="$(diff_ms "$(v closed-nginx p50_us)" "$(v closed-direct p50_us)")"
-sat_ngx_p99="$(diff_ms "$(v closed-nginx p99_us)" "$(v closed-direct p99_us)")"
-ttft_gw="$(diff_ms "$(v stream-gateway first_byte_p50_us)" "$(v stream-direct first_byte_p50_us)")"
-ttft_ngx="$(diff_ms "$(v stream-nginx first_byte_p50_us)" "$(v stream-direct first_byte_p50_us)")"
-
-echo
-echo "== Issue 6: gateway overhead: ${connections} connections, ${max_tokens} tokens per answer, engine-sim without token delay"
-echo "| run | target | req/s | p50 ms | p99 ms | first byte p50 ms | CPU client / proxy / engine / machine | proxy CPU µs/req |"
-echo "|---|---|---:|---:|---:|---:|---|---:|"
-for phase in closed paced stream; do
-  for t in direct gateway nginx; do
-    run_file="${phase}-${t}"
-    printf '| %s | %s | %.0f | %s | %s | %s | %.2f / %.2f / %.2f / %.2f | %s |\n' "${phase}" "${t}" "$(v "${run_file}" rps)" \
-      "$(ms "$(v "${run_file}" p50_us)")" "$(ms "$(v "${run_file}" p99_us)")" \
-      "$(if [[ "${phase}" == stream ]]; then ms "$(v "${run_file}" first_byte_p50_us)"; else echo -; fi)" \
-      "$(v "${run_file}" client_cpu_cores)" "$(v "${run_file}" proxy_cpu)" "$(v "${run_file}" engine_cpu)" "$(v "${run_file}" machine_cpu)" \
-      "$(if [[ "${t}" == direct ]]; then echo -; else per_request_us "${run_file}"; fi)"
+verdicts=() # of the last round
+# Per gateway target, the figures of every round (for the medians after the last round): on a small VM the
+# speed varies from minute to minute, and one 10 s run of each target says little about a p99.
+declare -A all_p50 all_p99 all_ratio all_ttft
+all_p50[nginx]=""; all_p99[nginx]=""
+summarize() {
+  local phase t run_file g ratio add_p50 add_p99 ttft
+  echo
+  echo "== Issue 6: gateway overhead: ${connections} connections, ${max_tokens} tokens per answer, engine-sim without token delay${gateway_b:+; gateway-b: ${gateway_b_bin}}"
+  echo "| run | target | req/s | p50 ms | p99 ms | first byte p50 ms | CPU client / proxy / engine / machine | proxy CPU µs/req |"
+  echo "|---|---|---:|---:|---:|---:|---|---:|"
+  for phase in closed paced stream; do
+    has_phase "${phase}" || continue
+    for t in "${targets[@]}"; do
+      run_file="${phase}-${t}"
+      printf '| %s | %s | %.0f | %s | %s | %s | %.2f / %.2f / %.2f / %.2f | %s |\n' "${phase}" "${t}" "$(v "${run_file}" rps)" \
+        "$(ms "$(v "${run_file}" p50_us)")" "$(ms "$(v "${run_file}" p99_us)")" \
+        "$(if [[ "${phase}" == stream ]]; then ms "$(v "${run_file}" first_byte_p50_us)"; else echo -; fi)" \
+        "$(v "${run_file}" client_cpu_cores)" "$(v "${run_file}" proxy_cpu)" "$(v "${run_file}" engine_cpu)" "$(v "${run_file}" machine_cpu)" \
+        "$(if [[ "${t}" == direct ]]; then echo -; else per_request_us "${run_file}"; fi)"
+    done
   done
+  echo
+  verdicts=()
+  for g in "${targets[@]}"; do
+    [[ "${g}" == gateway* ]] || continue
+    if has_phase closed; then
+      ratio="$(awk -v g="$(v "closed-${g}" rps)" -v n="$(v closed-nginx rps)" 'BEGIN { printf "%.2f", n ? g / n : 0 }')"
+      verdicts+=("$(verdict "${ratio}" '>=' 0.8)")
+      all_ratio["${g}"]+=" ${ratio}"
+      printf '%s: throughput / nginx = %s   goal >= 0.80   %s   (%s / direct %.2f, nginx / direct %.2f)\n' "${g}" "${ratio}" \
+        "$(verdict "${ratio}" '>=' 0.8)" "${g}" \
+        "$(awk -v g="$(v "closed-${g}" rps)" -v d="$(v closed-direct rps)" 'BEGIN { print g / d }')" \
+        "$(awk -v g="$(v closed-nginx rps)" -v d="$(v closed-direct rps)" 'BEGIN { print g / d }')"
+      printf '%s: added latency at saturation (closed loop, for reference): p50 %s ms, p99 %s ms; nginx p50 %s ms, p99 %s ms\n' \
+        "${g}" "$(diff_ms "$(v "closed-${g}" p50_us)" "$(v closed-direct p50_us)")" \
+        "$(diff_ms "$(v "closed-${g}" p99_us)" "$(v closed-direct p99_us)")" \
+        "$(diff_ms "$(v closed-nginx p50_us)" "$(v closed-direct p50_us)")" "$(diff_ms "$(v closed-nginx p99_us)" "$(v closed-direct p99_us)")"
+      printf '%s: proxy CPU per request (closed loop): %s µs, nginx %s µs\n' "${g}" "$(per_request_us "closed-${g}")" \
+        "$(per_request_us closed-nginx)"
+    fi
+    if has_phase paced; then
+      add_p50="$(diff_ms "$(v "paced-${g}" p50_us)" "$(v paced-direct p50_us)")"
+      add_p99="$(diff_ms "$(v "paced-${g}" p99_us)" "$(v paced-direct p99_us)")"
+      verdicts+=("$(verdict "${add_p50}" '<=' 0.2)" "$(verdict "${add_p99}" '<=' 1)")
+      all_p50["${g}"]+=" ${add_p50}"
+      all_p99["${g}"]+=" ${add_p99}"
+      printf '%s: added latency at %s req/s: p50 %s ms (goal <= 0.2) %s, p99 %s ms (goal <= 1) %s; nginx p50 %s ms, p99 %s ms\n' \
+        "${g}" "${rate}" "${add_p50}" "$(verdict "${add_p50}" '<=' 0.2)" "${add_p99}" "$(verdict "${add_p99}" '<=' 1)" \
+        "$(diff_ms "$(v paced-nginx p50_us)" "$(v paced-direct p50_us)")" "$(diff_ms "$(v paced-nginx p99_us)" "$(v paced-direct p99_us)")"
+    fi
+    if has_phase stream; then
+      ttft="$(diff_ms "$(v "stream-${g}" first_byte_p50_us)" "$(v stream-direct first_byte_p50_us)")"
+      verdicts+=("$(verdict "${ttft}" '<=' 0.5)")
+      all_ttft["${g}"]+=" ${ttft}"
+      printf '%s: streaming first-byte overhead p50 at %s req/s: %s ms (goal <= 0.5) %s; nginx %s ms\n' "${g}" "${stream_rate}" \
+        "${ttft}" "$(verdict "${ttft}" '<=' 0.5)" "$(diff_ms "$(v stream-nginx first_byte_p50_us)" "$(v stream-direct first_byte_p50_us)")"
+    fi
+  done
+  if has_phase paced; then
+    all_p50[nginx]+=" $(diff_ms "$(v paced-nginx p50_us)" "$(v paced-direct p50_us)")"
+    all_p99[nginx]+=" $(diff_ms "$(v paced-nginx p99_us)" "$(v paced-direct p99_us)")"
+  fi
+}
+
+# median <numbers...>
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The figures of every round and their medians, per target.
+summarize_rounds() {
+  local t
+  echo
+  echo "== ${rounds} rounds: each round's figure, then the median"
+  for t in "${targets[@]}"; do
+    [[ "${t}" == direct ]] && continue
+    # shellcheck disable=SC2086 # word splitting of the lists is intended
+    {
+      [[ -n "${all_ratio[${t}]:-}" ]] && printf '%s: throughput / nginx:%s   median %s\n' "${t}" "${all_ratio[${t}]}" "$(median ${all_ratio[${t}]})"
+      [[ -n "${all_p50[${t}]:-}" ]] && printf '%s: added p50 ms at %s req/s:%s   median %s\n' "${t}" "${rate}" "${all_p50[${t}]}" "$(median ${all_p50[${t}]})"
+      [[ -n "${all_p99[${t}]:-}" ]] && printf '%s: added p99 ms at %s req/s:%s   median %s\n' "${t}" "${rate}" "${all_p99[${t}]}" "$(median ${all_p99[${t}]})"
+      [[ -n "${all_ttft[${t}]:-}" ]] && printf '%s: streaming first-byte overhead ms:%s   median %s\n' "${t}" "${all_ttft[${t}]}" "$(median ${all_ttft[${t}]})"
+    }
+  done
+  return 0
+}
+
+for ((round = 1; round <= rounds; round++)); do
+  ((rounds == 1)) || log "round ${round} of ${rounds} (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  run_phases
+  summarize
 done
-echo
-printf 'throughput gateway / nginx = %s   goal >= 0.80   %s   (gateway / direct %.2f, nginx / direct %.2f)\n' "${ratio}" \
-  "$(verdict "${ratio}" '>=' 0.8)" \
-  "$(awk -v g="$(v closed-gateway rps)" -v d="$(v closed-direct rps)" 'BEGIN { print g / d }')" \
-  "$(awk -v g="$(v closed-nginx rps)" -v d="$(v closed-direct rps)" 'BEGIN { print g / d }')"
-printf 'added latency at %s req/s: gateway p50 %s ms (goal <= 0.2) %s, p99 %s ms (goal <= 1) %s; nginx p50 %s ms, p99 %s ms\n' \
-  "${rate}" "${add_p50}" "$(verdict "${add_p50}" '<=' 0.2)" "${add_p99}" "$(verdict "${add_p99}" '<=' 1)" "${ngx_p50}" "${ngx_p99}"
-printf 'added latency at saturation (closed loop, for reference): gateway p50 %s ms, p99 %s ms; nginx p50 %s ms, p99 %s ms\n' \
-  "${sat_p50}" "${sat_p99}" "${sat_ngx_p50}" "${sat_ngx_p99}"
-printf 'proxy CPU per request (closed loop): gateway %s µs, nginx %s µs\n' "$(per_request_us closed-gateway)" \
-  "$(per_request_us closed-nginx)"
-printf 'streaming first-byte overhead p50 at %s req/s: gateway %s ms (goal <= 0.5) %s; nginx %s ms\n' "${stream_rate}" \
-  "${ttft_gw}" "$(verdict "${ttft_gw}" '<=' 0.5)" "${ttft_ngx}"
+((rounds == 1)) || summarize_rounds
 
 if ((strict)); then
-  for x in "$(verdict "${ratio}" '>=' 0.8)" "$(verdict "${add_p50}" '<=' 0.2)" "$(verdict "${add_p99}" '<=' 1)" \
-    "$(verdict "${ttft_gw}" '<=' 0.5)"; do
+  for x in "${verdicts[@]}"; do
     [[ "${x}" == PASS ]] || exit 3
   done
 fi

@@ -9,6 +9,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <string>
 
 namespace dedicated::gateway {
@@ -49,6 +51,7 @@ TEST(ClientWatchTest, HangUpCancelsWhatTheRequestWaitsOn) {
   Pair pair(ioc);
   boost::beast::flat_buffer buffer;
   ClientWatch watch(pair.server, buffer);
+  watch.Start();
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
   pair.client.close();
@@ -63,6 +66,7 @@ TEST(ClientWatchTest, CallbackSetAfterTheHangUpRunsAtOnce) {
   Pair pair(ioc);
   boost::beast::flat_buffer buffer;
   ClientWatch watch(pair.server, buffer);
+  watch.Start();
   pair.client.close();
   ioc.run_for(std::chrono::seconds(2));
   ASSERT_TRUE(watch.gone());
@@ -79,6 +83,7 @@ TEST(ClientWatchTest, PipelinedBytesAreKeptAndAreNoHangUp) {
   Pair pair(ioc);
   boost::beast::flat_buffer buffer;
   ClientWatch watch(pair.server, buffer);
+  watch.Start();
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
   const std::string next = "GET /health HTTP/1.1\r\n";
@@ -95,12 +100,101 @@ TEST(ClientWatchTest, StopEndsAPendingReadWithoutAHangUp) {
   Pair pair(ioc);
   boost::beast::flat_buffer buffer;
   ClientWatch watch(pair.server, buffer);
+  watch.Start();
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
   EXPECT_TRUE(RunStop(ioc, watch));
   EXPECT_FALSE(watch.gone());
   EXPECT_FALSE(cancelled);
   EXPECT_EQ(buffer.size(), 0u);
+}
+
+// After the answer the read stays pending as the wait for the next keep-alive request.
+TEST(ClientWatchTest, WaitReturnsWhenTheNextRequestArrives) {
+  net::io_context ioc;
+  Pair pair(ioc);
+  boost::beast::flat_buffer buffer;
+  ClientWatch watch(pair.server, buffer);
+  watch.Start();
+  watch.OnCancel(nullptr);
+  const std::string next = "POST /v1/chat/completions HTTP/1.1\r\n";
+  bool arrived = false;
+  net::co_spawn(
+      ioc, [&]() -> net::awaitable<void> { arrived = co_await watch.Wait(std::chrono::seconds(5)); }, net::detached);
+  ioc.run_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(arrived);
+  net::write(pair.client, net::buffer(next));
+  ioc.run_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(arrived);
+  EXPECT_FALSE(watch.reading());
+  EXPECT_FALSE(watch.gone());
+  EXPECT_EQ(boost::beast::buffers_to_string(buffer.data()), next);
+}
+
+TEST(ClientWatchTest, WaitSeesAHangUpBetweenRequests) {
+  net::io_context ioc;
+  Pair pair(ioc);
+  boost::beast::flat_buffer buffer;
+  ClientWatch watch(pair.server, buffer);
+  watch.Start();
+  bool returned = false;
+  net::co_spawn(
+      ioc, [&]() -> net::awaitable<void> { returned = co_await watch.Wait(std::chrono::seconds(5)); }, net::detached);
+  pair.client.close();
+  ioc.run_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(returned);
+  EXPECT_TRUE(watch.gone());
+}
+
+TEST(ClientWatchTest, WaitTimesOutAndStopsTheRead) {
+  net::io_context ioc;
+  Pair pair(ioc);
+  boost::beast::flat_buffer buffer;
+  ClientWatch watch(pair.server, buffer);
+  watch.Start();
+  std::optional<bool> arrived;
+  net::co_spawn(
+      ioc, [&]() -> net::awaitable<void> { arrived = co_await watch.Wait(std::chrono::milliseconds(50)); },
+      net::detached);
+  ioc.run_for(std::chrono::seconds(2));
+  ASSERT_TRUE(arrived.has_value());
+  EXPECT_FALSE(*arrived);
+  EXPECT_FALSE(watch.reading());
+  EXPECT_FALSE(watch.gone());
+}
+
+// A watch destroyed with its read pending (a connection ended by an exception) must not write into the
+// buffer afterwards.
+TEST(ClientWatchTest, ReadCompletingAfterTheWatchIsGoneTouchesNoBuffer) {
+  net::io_context ioc;
+  Pair pair(ioc);
+  auto buffer = std::make_unique<boost::beast::flat_buffer>();
+  auto watch = std::make_unique<ClientWatch>(pair.server, *buffer);
+  watch->Start();
+  watch.reset();
+  buffer.reset();
+  net::write(pair.client, net::buffer(std::string("GET /health HTTP/1.1\r\n")));
+  ioc.run_for(std::chrono::milliseconds(200));  // ASan reports a commit into the freed buffer
+  // The bytes were not taken by the cancelled read: they are still in the socket.
+  pair.server.non_blocking(true);
+  char rest[64];
+  boost::system::error_code ec;
+  size_t n = pair.server.read_some(net::buffer(rest), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::string(rest, n), "GET /health HTTP/1.1\r\n");
+}
+
+TEST(ClientWatchTest, StartIsANoOpWhileAReadIsPending) {
+  net::io_context ioc;
+  Pair pair(ioc);
+  boost::beast::flat_buffer buffer;
+  ClientWatch watch(pair.server, buffer);
+  EXPECT_FALSE(watch.reading());
+  watch.Start();
+  watch.Start();  // a second concurrent read would be an error in Asio
+  EXPECT_TRUE(watch.reading());
+  EXPECT_TRUE(RunStop(ioc, watch));
+  EXPECT_FALSE(watch.reading());
 }
 
 }  // namespace

@@ -58,7 +58,11 @@ double Seconds(std::chrono::steady_clock::duration d) { return std::chrono::dura
 // Idle upstream connections per engine endpoint, reused across requests (keep-alive to engines saves a
 // connect per request). Each event loop has its own pool: an I/O object stays on the loop it was made on.
 struct Upstream {
-  explicit Upstream(net::any_io_executor ex) : stream(std::move(ex)) {}
+  explicit Upstream(net::any_io_executor ex) : stream(std::move(ex)) { buffer.reserve(kReadSize); }
+  // Beast reads max(512, free capacity) bytes at a time, and a buffer that starts empty keeps the 512 bytes
+  // of its first read: an answer of 532 bytes took two recv calls. With room for a whole non-streamed
+  // answer (or a stream's burst of events) the header and the body come in one.
+  static constexpr size_t kReadSize = 16 * 1024;
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
 };
@@ -152,6 +156,48 @@ size_t CountEvents(std::string_view piece) {
   return n;
 }
 
+// Synchronous fast paths. Every asynchronous operation that could complete at once (a parse of bytes
+// already in the buffer, a send into a socket buffer with room) still completes through the loop's
+// queue, and Asio's loop polls epoll (epoll_wait with a zero timeout, a syscall) each time it goes
+// round its queue: that was 9 epoll_wait and 2 timerfd_settime calls per proxied request (perf stat,
+// docs/benchmarks.md, issue 6), against nginx's 1.8 epoll_wait. So the common cases are done in place
+// and the asynchronous operation (with its timeout) is only the fallback.
+
+// Parses what `buffer` already holds into `parser` without I/O. True when `done()` (or on a parse
+// error, left in `ec`); false when more bytes are needed, which the caller then reads asynchronously
+// with the same parser.
+template <class Parser, class Done>
+bool ParseBuffered(beast::flat_buffer& buffer, Parser& parser, Done done, beast::error_code& ec) {
+  ec = {};
+  while (!done()) {
+    if (buffer.size() == 0) return false;
+    size_t n = parser.put(buffer.data(), ec);
+    buffer.consume(n);
+    if (ec == http::error::need_more) {
+      ec = {};
+      return false;
+    }
+    if (ec) return true;
+    if (n == 0) return false;
+  }
+  return true;
+}
+
+// Writes `buffers` to the socket of `stream` at once if the socket takes them all (it is in non-blocking
+// mode, set when the connection is made), else the rest asynchronously with `timeout`.
+template <class Buffers>
+Task<void> WriteAll(beast::tcp_stream& stream, const Buffers& buffers, absl::Duration timeout, beast::error_code& ec) {
+  const size_t total = net::buffer_size(buffers);
+  size_t n = stream.socket().send(buffers, 0, ec);
+  if (!ec && n == total) co_return;
+  if (ec && ec != net::error::would_block && ec != net::error::try_again) co_return;
+  ec = {};
+  beast::buffers_suffix<Buffers> rest(buffers);
+  rest.consume(n);
+  stream.expires_after(Chrono(timeout));
+  co_await net::async_write(stream, rest, Tok(ec));
+}
+
 }  // namespace
 
 class GatewayServer::Impl {
@@ -231,6 +277,7 @@ class GatewayServer::Impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
+      socket.non_blocking(true, ec);  // for WriteAll's send in place
       auto ex = socket.get_executor();
       // An exception escaping a connection (a bug, bad_alloc) ends that connection, never the process.
       net::co_spawn(ex, Serve(std::move(socket)), [](std::exception_ptr e) {
@@ -255,14 +302,25 @@ class GatewayServer::Impl {
     } closer{metrics_};
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
+    // Declared after `buffer`, so destroyed before it (a read an exception left pending is cancelled then).
+    ClientWatch watch(stream.socket(), buffer);
     beast::error_code ec;
-    while (!stopping_.load()) {
-      // Idle: wait for the first byte of the next request.
+    while (!stopping_.load() && !watch.gone()) {
+      // Idle: wait for the first byte of the next request. After a proxied request the hang-up watch's
+      // read is still pending and is that wait (one read per request instead of three syscalls).
       if (buffer.size() == 0) {
-        stream.expires_after(Chrono(options_.idle_timeout));
-        size_t n = co_await stream.async_read_some(buffer.prepare(4096), Tok(ec));
-        if (ec) break;
-        buffer.commit(n);
+        if (watch.reading()) {
+          if (!co_await watch.Wait(Chrono(options_.idle_timeout)) || watch.gone()) break;
+        } else {
+          stream.expires_after(Chrono(options_.idle_timeout));
+          size_t n = co_await stream.async_read_some(buffer.prepare(4096), Tok(ec));
+          if (ec) break;
+          buffer.commit(n);
+        }
+      } else if (watch.reading()) {
+        // Bytes of a pipelined request were in the buffer when the watch started: the parser reads the
+        // rest from the socket, so the watch's read must end first.
+        co_await watch.Stop();
       }
       auto arrived = std::chrono::steady_clock::now();
       http::request_parser<http::empty_body> head;
@@ -270,8 +328,10 @@ class GatewayServer::Impl {
       // Beast checks Content-Length against the body limit while reading the header; the size check below
       // answers 413 with the limit in the message instead.
       head.body_limit(std::numeric_limits<uint64_t>::max());
-      stream.expires_after(Chrono(options_.header_timeout));
-      co_await http::async_read_header(stream, buffer, head, Tok(ec));
+      if (!ParseBuffered(buffer, head, [&] { return head.is_header_done(); }, ec)) {
+        stream.expires_after(Chrono(options_.header_timeout));
+        co_await http::async_read_header(stream, buffer, head, Tok(ec));
+      }
       // A header that never came complete is no request: nobody is answered, nothing is logged.
       if (ec == beast::error::timeout || ec == http::error::end_of_stream || ec == net::error::eof ||
           ec == net::error::connection_reset) {
@@ -331,8 +391,10 @@ class GatewayServer::Impl {
       }
       http::request_parser<http::string_body> parser(std::move(head));
       parser.body_limit(static_cast<uint64_t>(options_.max_body_bytes));
-      stream.expires_after(Chrono(options_.body_timeout));
-      co_await http::async_read(stream, buffer, parser, Tok(ec));
+      if (!ParseBuffered(buffer, parser, [&] { return parser.is_done(); }, ec)) {
+        stream.expires_after(Chrono(options_.body_timeout));
+        co_await http::async_read(stream, buffer, parser, Tok(ec));
+      }
       if (ec == http::error::body_limit) {
         const HttpError too_large = BodyTooLarge(options_.max_body_bytes);
         co_await WriteError(stream, too_large, false, record, nullptr);
@@ -346,17 +408,18 @@ class GatewayServer::Impl {
       }
       http::request<http::string_body> req = parser.release();
       bool keep_alive = req.keep_alive();
-      bool ok = co_await Handle(stream, buffer, req, keep_alive && !stopping_.load(), record);
+      bool ok = co_await Handle(stream, watch, req, keep_alive && !stopping_.load(), record);
       if (!ok || !keep_alive || stopping_.load()) break;
     }
+    co_await watch.Stop();
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream.close();
   }
 
   // Returns false when the connection must be closed.
-  // `buffer` is the connection's read buffer: bytes of a pipelined next request that arrive while this one is
-  // proxied are kept there.
-  Task<bool> Handle(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
+  // `watch` is the connection's hang-up watch (reading into the connection's buffer: bytes of a pipelined
+  // next request that arrive while this one is proxied are kept there).
+  Task<bool> Handle(beast::tcp_stream& stream, ClientWatch& watch, http::request<http::string_body>& req,
                     bool keep_alive, AccessRecord& record) {
     std::string_view target = Sv(req.target());
     std::string_view path = target.substr(0, target.find('?'));
@@ -436,7 +499,7 @@ class GatewayServer::Impl {
     if (instance.route.status() != v1::Instance::ACTIVE) {
       co_return co_await WriteError(stream, NotActive(instance.route), keep_alive, record, im);
     }
-    co_return co_await Proxy(stream, buffer, req, instance, im, streaming, keep_alive, record);
+    co_return co_await Proxy(stream, watch, req, instance, im, streaming, keep_alive, record);
   }
 
   struct Resolution {
@@ -574,12 +637,14 @@ class GatewayServer::Impl {
 
   // The client is watched while its request waits for a slot and for the engine: if it hangs up, the
   // request leaves the queue or gives its slot back and the engine's generation is cancelled at once.
-  Task<bool> Proxy(beast::tcp_stream& stream, beast::flat_buffer& buffer, http::request<http::string_body>& req,
+  // On a connection that stays open the watch's read is left pending: it is the wait for the next request.
+  Task<bool> Proxy(beast::tcp_stream& stream, ClientWatch& watch, http::request<http::string_body>& req,
                    const InstanceState& instance, InstanceMetrics* im, bool streaming, bool keep_alive,
                    AccessRecord& record) {
-    ClientWatch watch(stream.socket(), buffer);
+    watch.Start();
     bool keep = co_await ProxyTries(stream, watch, req, instance, im, streaming, keep_alive, record);
-    co_await watch.Stop();
+    watch.OnCancel(nullptr);
+    if (!keep) co_await watch.Stop();
     co_return keep;
   }
 
@@ -689,6 +754,7 @@ class GatewayServer::Impl {
         co_await up->stream.async_connect(addresses, Tok(ec));
         if (ec) co_return TryResult{Outcome::kRetry, 0, absl::StrCat("connect: ", ec.message())};
         up->stream.socket().set_option(tcp::no_delay(true), ec);
+        up->stream.socket().non_blocking(true, ec);  // for WriteAll's send in place
         // The client may have left while the connect completed: its shutdown above came too early.
         if (watch.gone()) co_return TryResult{Outcome::kClientBroken, 0, "client closed the connection"};
       }
@@ -703,8 +769,7 @@ class GatewayServer::Impl {
           "\r\nContent-Type: application/json\r\n", accept_line, "x-request-id: ", request_id,
           "\r\nContent-Length: ", req.body().size(), "\r\n\r\n");
       const std::array<net::const_buffer, 2> upstream_request{net::buffer(upstream_head), net::buffer(req.body())};
-      up->stream.expires_after(Chrono(options_.write_timeout));
-      co_await net::async_write(up->stream, upstream_request, Tok(ec));
+      co_await WriteAll(up->stream, upstream_request, options_.write_timeout, ec);
       if (ec) {
         if (reused) continue;
         co_return TryResult{Outcome::kRetry, 0, absl::StrCat("send: ", ec.message())};
@@ -739,7 +804,10 @@ class GatewayServer::Impl {
     beast::error_code ec;
     http::response_parser<http::string_body> parser(std::move(head));
     parser.body_limit(256ull << 20);
-    co_await http::async_read(up->stream, up->buffer, parser, Tok(ec));
+    if (!ParseBuffered(up->buffer, parser, [&] { return parser.is_done(); }, ec)) {
+      // The engine_timeout set before the header read still runs.
+      co_await http::async_read(up->stream, up->buffer, parser, Tok(ec));
+    }
     if (ec == beast::error::timeout) co_return TryResult{Outcome::kTimeout, 0, "engine timeout"};
     if (ec) co_return TryResult{Outcome::kRetry, 0, absl::StrCat("read body: ", ec.message())};
     const bool upstream_keep_alive = parser.get().keep_alive();
@@ -762,8 +830,7 @@ class GatewayServer::Impl {
       watch.OnCancel(nullptr);  // a pooled connection belongs to whichever request takes it next
       tls_loop->pool.Put(replica.endpoint(), std::move(up));
     }
-    client.expires_after(Chrono(options_.write_timeout));
-    co_await net::async_write(client, answer, Tok(ec));
+    co_await WriteAll(client, answer, options_.write_timeout, ec);
     if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message()};
     co_return TryResult{Outcome::kDone, status, "", static_cast<int64_t>(from.body().size())};
   }
@@ -829,9 +896,10 @@ class GatewayServer::Impl {
       }
       if (done) out += "0\r\n\r\n";
       if (!out.empty()) {
-        client.expires_after(Chrono(options_.write_timeout));
-        // Through the tcp_stream, not its socket, so that write_timeout drops a client that stopped reading.
-        co_await net::async_write(client, net::buffer(out), Tok(ec));
+        // What the socket does not take at once goes through the tcp_stream, so that write_timeout drops a
+        // client that stopped reading.
+        const std::array<net::const_buffer, 1> piece_out{net::buffer(out)};
+        co_await WriteAll(client, piece_out, options_.write_timeout, ec);
         // A client write can fail after part of the answer went out: never retried.
         if (ec) co_return TryResult{Outcome::kClientBroken, status, ec.message(), relayed};
         sent = true;
