@@ -30,6 +30,16 @@ struct Pair {
   tcp::socket client;
 };
 
+// A connection's watch, not started: each test starts it (or not) itself. Members are destroyed in
+// reverse order, so the watch goes before its buffer and socket.
+class ClientWatchTest : public ::testing::Test {
+ protected:
+  net::io_context ioc;
+  Pair pair{ioc};
+  boost::beast::flat_buffer buffer;
+  ClientWatch watch{pair.server, buffer};
+};
+
 // Runs watch.Stop() on the loop (which may have run out of work before) and says whether it returned
 // within 2 s.
 bool RunStop(net::io_context& ioc, ClientWatch& watch) {
@@ -46,11 +56,7 @@ bool RunStop(net::io_context& ioc, ClientWatch& watch) {
   return stopped;
 }
 
-TEST(ClientWatchTest, HangUpCancelsWhatTheRequestWaitsOn) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, HangUpCancelsWhatTheRequestWaitsOn) {
   watch.Start();
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
@@ -61,11 +67,7 @@ TEST(ClientWatchTest, HangUpCancelsWhatTheRequestWaitsOn) {
   EXPECT_TRUE(RunStop(ioc, watch));
 }
 
-TEST(ClientWatchTest, CallbackSetAfterTheHangUpRunsAtOnce) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, CallbackSetAfterTheHangUpRunsAtOnce) {
   watch.Start();
   pair.client.close();
   ioc.run_for(std::chrono::seconds(2));
@@ -78,11 +80,7 @@ TEST(ClientWatchTest, CallbackSetAfterTheHangUpRunsAtOnce) {
   ioc.run_for(std::chrono::milliseconds(200));
 }
 
-TEST(ClientWatchTest, PipelinedBytesAreKeptAndAreNoHangUp) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, PipelinedBytesAreKeptAndAreNoHangUp) {
   watch.Start();
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
@@ -95,11 +93,7 @@ TEST(ClientWatchTest, PipelinedBytesAreKeptAndAreNoHangUp) {
   EXPECT_TRUE(RunStop(ioc, watch));
 }
 
-TEST(ClientWatchTest, StopEndsAPendingReadWithoutAHangUp) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, StopEndsAPendingReadWithoutAHangUp) {
   watch.Start();
   bool cancelled = false;
   watch.OnCancel([&] { cancelled = true; });
@@ -110,11 +104,7 @@ TEST(ClientWatchTest, StopEndsAPendingReadWithoutAHangUp) {
 }
 
 // After the answer the read stays pending as the wait for the next keep-alive request.
-TEST(ClientWatchTest, WaitReturnsWhenTheNextRequestArrives) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, WaitReturnsWhenTheNextRequestArrives) {
   watch.Start();
   watch.OnCancel(nullptr);
   const std::string next = "POST /v1/chat/completions HTTP/1.1\r\n";
@@ -131,11 +121,7 @@ TEST(ClientWatchTest, WaitReturnsWhenTheNextRequestArrives) {
   EXPECT_EQ(boost::beast::buffers_to_string(buffer.data()), next);
 }
 
-TEST(ClientWatchTest, WaitSeesAHangUpBetweenRequests) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, WaitSeesAHangUpBetweenRequests) {
   watch.Start();
   bool returned = false;
   net::co_spawn(
@@ -146,11 +132,7 @@ TEST(ClientWatchTest, WaitSeesAHangUpBetweenRequests) {
   EXPECT_TRUE(watch.gone());
 }
 
-TEST(ClientWatchTest, WaitTimesOutAndStopsTheRead) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, WaitTimesOutAndStopsTheRead) {
   watch.Start();
   std::optional<bool> arrived;
   net::co_spawn(
@@ -165,14 +147,12 @@ TEST(ClientWatchTest, WaitTimesOutAndStopsTheRead) {
 
 // A watch destroyed with its read pending (a connection ended by an exception) must not write into the
 // buffer afterwards.
-TEST(ClientWatchTest, ReadCompletingAfterTheWatchIsGoneTouchesNoBuffer) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  auto buffer = std::make_unique<boost::beast::flat_buffer>();
-  auto watch = std::make_unique<ClientWatch>(pair.server, *buffer);
-  watch->Start();
-  watch.reset();
-  buffer.reset();
+TEST_F(ClientWatchTest, ReadCompletingAfterTheWatchIsGoneTouchesNoBuffer) {
+  auto own_buffer = std::make_unique<boost::beast::flat_buffer>();
+  auto own_watch = std::make_unique<ClientWatch>(pair.server, *own_buffer);
+  own_watch->Start();
+  own_watch.reset();
+  own_buffer.reset();
   net::write(pair.client, net::buffer(std::string("GET /health HTTP/1.1\r\n")));
   ioc.run_for(std::chrono::milliseconds(200));  // ASan reports a commit into the freed buffer
   // The bytes were not taken by the cancelled read: they are still in the socket.
@@ -184,11 +164,7 @@ TEST(ClientWatchTest, ReadCompletingAfterTheWatchIsGoneTouchesNoBuffer) {
   EXPECT_EQ(std::string(rest, n), "GET /health HTTP/1.1\r\n");
 }
 
-TEST(ClientWatchTest, StartIsANoOpWhileAReadIsPending) {
-  net::io_context ioc;
-  Pair pair(ioc);
-  boost::beast::flat_buffer buffer;
-  ClientWatch watch(pair.server, buffer);
+TEST_F(ClientWatchTest, StartIsANoOpWhileAReadIsPending) {
   EXPECT_FALSE(watch.reading());
   watch.Start();
   watch.Start();  // a second concurrent read would be an error in Asio
