@@ -207,12 +207,14 @@ class LineWriter {
 
   void Flush() {
     std::lock_guard write_lock(write_mu_);
-    std::string batch;
     {
       std::lock_guard lock(mu_);
-      batch.swap(pending_);
+      writing_.swap(pending_);
     }
-    WriteAll(batch);
+    WriteAll(writing_);
+    // Both buffers keep their capacity: a flush neither frees its batch (glibc consolidates its heap on
+    // every free of 64 KB or more) nor grows the next one from empty.
+    writing_.clear();
   }
 
  private:
@@ -241,6 +243,7 @@ class LineWriter {
   std::mutex mu_;        // guards pending_
   std::condition_variable cv_;
   std::string pending_;
+  std::string writing_;  // the batch being written; guarded by write_mu_
   bool thread_started_ = false;
 };
 
