@@ -202,6 +202,34 @@ TEST_F(EngineSimServerTest, ChatStreamHasOneChunkPerTokenUsageAndDone) {
   EXPECT_EQ(events[15], "[DONE]");
 }
 
+// With no token delay the tokens are produced without timers, in bursts of at most 64 (session.cc):
+// every token still arrives once and in order, across several bursts, and the answer still ends.
+TEST(EngineSimZeroDelayTest, EveryTokenInOrderAcrossBursts) {
+  Options options = FastOptions();
+  options.ttft = absl::ZeroDuration();
+  options.inter_token = absl::ZeroDuration();
+  auto server = StartServer(options);
+  constexpr int kTokens = 200;
+
+  HttpResult r = Fetch(server->port(), http::verb::post, "/v1/chat/completions", ChatBody(kTokens, true).dump());
+  ASSERT_EQ(r.status, 200) << r.error;
+  std::vector<std::string> events = SseData(r.body);
+  ASSERT_EQ(events.size(), kTokens + 3u) << r.body;  // role + tokens + finish + [DONE]
+  std::string content;
+  for (size_t i = 1; i <= kTokens; ++i) {
+    content += json::parse(events[i])["choices"][0]["delta"]["content"].get<std::string>();
+  }
+  EXPECT_EQ(content, SyntheticText(kTokens));
+  EXPECT_EQ(json::parse(events[kTokens + 1])["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(events.back(), "[DONE]");
+
+  HttpResult plain = Fetch(server->port(), http::verb::post, "/v1/chat/completions", ChatBody(kTokens).dump());
+  ASSERT_EQ(plain.status, 200) << plain.error;
+  json body = json::parse(plain.body);
+  EXPECT_EQ(body["choices"][0]["message"]["content"], SyntheticText(kTokens));
+  EXPECT_EQ(body["usage"]["completion_tokens"], kTokens);
+}
+
 TEST_F(EngineSimServerTest, CompletionStreamWithoutUsage) {
   HttpResult r = Post("/v1/completions", json{{"prompt", "x"}, {"max_tokens", 3}, {"stream", true}}.dump());
   ASSERT_EQ(r.status, 200) << r.error;

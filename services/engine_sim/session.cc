@@ -171,23 +171,33 @@ void Session::OnSlotGranted(SlotLease lease) {
   state_ = GenerationState::kRunning;
   lease_ = std::move(lease);
   next_token_at_ = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(ctx_.options->ttft);
+  if (next_token_at_ <= std::chrono::steady_clock::now()) return OnTokenDue({});  // --ttft-ms 0
   timer_.expires_at(next_token_at_);
   timer_.async_wait(beast::bind_front_handler(&Session::OnTokenDue, shared_from_this()));
 }
 
 void Session::OnTokenDue(beast::error_code ec) {
   if (ec || closed_ || state_ != GenerationState::kRunning) return;
-  const int64_t index = tokens_generated_++;
-  ctx_.metrics->AddGeneratedTokens(1);
-  if (generation_.stream) {
-    if (index == 0 && generation_.kind == ApiKind::kChatCompletions) {
-      WriteStreamData(SseEvent(RoleChunk(generation_)));
+  // Tokens already due are produced here, without a timer: arming Asio's timer is a timerfd_settime
+  // system call, and with no token delay those calls were half of engine-sim's CPU, which the proxies
+  // measured against it had to share (docs/benchmarks.md, issue 6). A burst yields to other sessions
+  // after kMaxBurst tokens.
+  constexpr int kMaxBurst = 64;
+  for (int burst = 1;; ++burst) {
+    const int64_t index = tokens_generated_++;
+    ctx_.metrics->AddGeneratedTokens(1);
+    if (generation_.stream) {
+      if (index == 0 && generation_.kind == ApiKind::kChatCompletions) {
+        WriteStreamData(SseEvent(RoleChunk(generation_)));
+      }
+      WriteStreamData(SseEvent(TokenChunk(generation_, index)));
     }
-    WriteStreamData(SseEvent(TokenChunk(generation_, index)));
+    if (tokens_generated_ >= generation_.max_tokens) return FinishGeneration();
+    // Deadlines advance from the previous one, not from now, so handler latency does not add up.
+    next_token_at_ += absl::ToChronoNanoseconds(ctx_.scheduler->InterTokenDelay());
+    if (next_token_at_ > std::chrono::steady_clock::now() || burst == kMaxBurst) break;
+    if (closed_) return;  // a write in the burst failed
   }
-  if (tokens_generated_ >= generation_.max_tokens) return FinishGeneration();
-  // Deadlines advance from the previous one, not from now, so handler latency does not add up.
-  next_token_at_ += absl::ToChronoNanoseconds(ctx_.scheduler->InterTokenDelay());
   timer_.expires_at(next_token_at_);
   timer_.async_wait(beast::bind_front_handler(&Session::OnTokenDue, shared_from_this()));
 }
