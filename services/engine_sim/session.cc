@@ -171,7 +171,7 @@ void Session::OnSlotGranted(SlotLease lease) {
   state_ = GenerationState::kRunning;
   lease_ = std::move(lease);
   next_token_at_ = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(ctx_.options->ttft);
-  if (next_token_at_ <= std::chrono::steady_clock::now()) return OnTokenDue({});  // --ttft-ms 0
+  if (ctx_.options->ttft <= absl::ZeroDuration()) return OnTokenDue({});  // --ttft-ms 0: due now
   timer_.expires_at(next_token_at_);
   timer_.async_wait(beast::bind_front_handler(&Session::OnTokenDue, shared_from_this()));
 }
