@@ -45,3 +45,6 @@ bench_drop_run_dir() {
     rm -rf -- "${run_dir}"
   fi
 }
+
+# median <numbers...>: the middle value (the mean of the two middle ones for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -460,8 +460,6 @@ summarize() {
   fi
 }
 
-# median <numbers...>
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # The figures of every round and their medians, per target.
 summarize_rounds() {
   local t

@@ -1,10 +1,21 @@
 #include "services/storage/db_executor.h"
 
+#include <pthread.h>
+
+#include <string>
+
 namespace dedicated::storage {
 
 DbExecutor::DbExecutor(std::string dsn, int threads, int max_queue, WaitObserver on_wait)
     : max_queue_(max_queue), dsn_(std::move(dsn)), on_wait_(std::move(on_wait)) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, i] {
+      // Named so that `top -H` and per-thread profiles tell the database threads from gRPC's.
+      std::string name = "db-exec-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+      Loop();
+    });
+  }
 }
 
 DbExecutor::~DbExecutor() {
