@@ -1,5 +1,9 @@
 // Storage against the real PostgreSQL of tests/run.sh: migrations, schema invariants, error mapping,
 // reconnection.
+#include <pthread.h>
+
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -208,6 +212,24 @@ TEST(DbExecutor, RunsOnPoolAndRefusesWhenFull) {
   EXPECT_FALSE(executor.Submit([](DbSession&) {})) << "queue of 1 is full";
   absl::MutexLock lock(&mu);
   release = true;
+}
+
+// Operators tell the database threads from gRPC's by name (`top -H`, perf).
+TEST(DbExecutor, ThreadsAreNamedForOperators) {
+  TestDatabase db;
+  DbExecutor executor(db.dsn(), /*threads=*/2, /*max_queue=*/4);
+  std::set<std::string> names;
+  for (int i = 0; i < 20 && names.size() < 2; ++i) {
+    absl::StatusOr<std::string> name = executor.Run([](DbSession&) -> absl::StatusOr<std::string> {
+      char buf[16] = {};
+      pthread_getname_np(pthread_self(), buf, sizeof(buf));
+      return std::string(buf);
+    });
+    ASSERT_TRUE(name.ok()) << name.status();
+    names.insert(*name);
+  }
+  for (const std::string& name : names) EXPECT_THAT(name, testing::MatchesRegex("db-exec-[01]"));
+  EXPECT_FALSE(names.empty());
 }
 
 }  // namespace
