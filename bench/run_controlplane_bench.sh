@@ -113,7 +113,7 @@ cleanup() {
     kill -TERM "${controlplane_pid}"
     wait "${controlplane_pid}" 2>/dev/null
   fi
-  bench_drop_run_dir "controlplane.log, pg/postgres.log, *.json, pgbench.log; keys/ holds live API keys"
+  bench_drop_run_dir "controlplane.log, pg/postgres.log, *.json, pgbench-*.log; keys/ holds live API keys"
   exit "${rc}"
 }
 trap cleanup EXIT
